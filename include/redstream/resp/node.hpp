@@ -1,0 +1,23 @@
+#pragma once
+
+#include <redstream/resp/type.hpp>
+
+#include <cstddef>
+#include <string_view>
+
+namespace redstream::resp {
+
+/// One parsed RESP element, reported in pre-order (a parent before its children).
+///
+/// `value` points into the caller's input buffer and is valid only until that buffer changes:
+/// adapters copy what they keep. For verbatim strings the three-letter format and ':' are
+/// stripped. For aggregates `children` is the number of child elements that follow (for maps,
+/// twice the number of pairs); scalars have 0. `depth` is 0 for the top-level element of a reply.
+struct node {
+    type data_type = type::null;
+    std::size_t children = 0;
+    std::size_t depth = 0;
+    std::string_view value;
+};
+
+} // namespace redstream::resp

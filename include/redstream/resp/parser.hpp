@@ -1,0 +1,70 @@
+#pragma once
+
+#include <redstream/resp/node.hpp>
+
+#include <boost/system/error_code.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace redstream::resp {
+
+/// Bounds that make the parser safe against any input. Every one is a clear error when exceeded.
+struct parser_limits {
+    std::size_t max_depth = 16;                   ///< nesting of aggregates (at most parser::depth_cap)
+    std::size_t max_bulk_length = 64u << 20;      ///< bytes in one bulk/verbatim/blob element
+    std::size_t max_aggregate_size = 1u << 24;    ///< children of one aggregate
+    std::size_t max_line_length = 64u << 10;      ///< bytes of a simple string/error/number line
+};
+
+/// Incremental, allocation-free RESP2/RESP3 parser (sans-io).
+///
+/// Feed it the bytes received so far; each call to next() reports at most one element. It never
+/// consumes a partial element, so the caller keeps unconsumed bytes and calls again when more
+/// arrive. Attributes (`|`) are consumed and not reported. After an error the parser must be
+/// reset() together with the connection: the byte stream can no longer be trusted.
+class parser {
+public:
+    static constexpr std::size_t depth_cap = 32;
+
+    enum class status {
+        element,   ///< `out` holds an element; `consumed` bytes were used
+        need_more, ///< no complete element yet; `consumed` may be > 0 (skipped attribute parts)
+        failed,    ///< `ec` says why
+    };
+
+    explicit parser(parser_limits limits = {}) noexcept;
+
+    /// Parses the next element from `in`. Returns its status; adds the bytes used to `consumed`.
+    [[nodiscard]] status next(std::string_view in, node& out, std::size_t& consumed,
+                              boost::system::error_code& ec) noexcept;
+
+    /// True when the last element reported completed a whole top-level reply.
+    [[nodiscard]] bool reply_complete() const noexcept { return depth_ == 0; }
+
+    /// Bytes a caller must have buffered (from the start of the unconsumed input) before the
+    /// pending element can be parsed; 0 when unknown. Lets the reader size its buffer.
+    [[nodiscard]] std::size_t bytes_hint() const noexcept { return hint_; }
+
+    [[nodiscard]] parser_limits const& limits() const noexcept { return limits_; }
+
+    void reset() noexcept;
+
+private:
+    struct level {
+        std::size_t remaining;
+        bool attribute;
+    };
+
+    void finish_element() noexcept;
+
+    parser_limits limits_;
+    std::array<level, depth_cap> stack_{};
+    std::size_t depth_ = 0;        // levels open
+    std::size_t attributes_ = 0;   // attribute levels open: elements inside are not reported
+    std::size_t hint_ = 0;
+};
+
+} // namespace redstream::resp

@@ -1,0 +1,75 @@
+#pragma once
+
+#include <redstream/connection.hpp>
+
+#include "detail/multiplexer.hpp"
+#include "transport.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/experimental/channel.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <memory>
+#include <optional>
+#include <random>
+#include <vector>
+
+namespace redstream::detail {
+
+namespace asio = boost::asio;
+
+/// The state behind a connection. Coroutines hold a shared_ptr to it, so it outlives the
+/// public object until they have finished.
+class connection_impl : public std::enable_shared_from_this<connection_impl> {
+public:
+    connection_impl(asio::any_io_executor ex, config cfg, logger log);
+
+    asio::awaitable<error_code> run();
+    void exec(request const& req, any_adapter adapter,
+              asio::any_completion_handler<void(error_code, std::size_t)> h, bool priority);
+    void close();
+
+    asio::any_io_executor ex_;
+    config cfg_;
+    logger log_;
+    multiplexer mpx_;
+    asio::experimental::channel<void(error_code, push_message)> pushes_;
+    std::vector<std::function<void(std::uint64_t)>> connected_hooks_;
+    connection_state state_ = connection_state::idle;
+    int protocol_ = 0;
+    std::string server_version_;
+    std::uint64_t connects_ = 0;
+    std::uint64_t pushes_dropped_ = 0;
+    bool running_ = false;
+    bool closed_ = false;
+
+private:
+    asio::awaitable<error_code> session();
+    asio::awaitable<error_code> reader();
+    asio::awaitable<error_code> writer();
+    asio::awaitable<error_code> handshake_then_health();
+    asio::awaitable<error_code> handshake();
+    asio::awaitable<error_code> health_loop();
+    asio::awaitable<error_code> internal_exec(request const& req, any_adapter adapter);
+    asio::awaitable<error_code> with_timeout(asio::awaitable<error_code> op, milliseconds limit, errc on_timeout);
+    milliseconds next_backoff();
+    void wake_writer();
+    void arm_wait_expiry(steady_time deadline);
+    void restore_subscriptions();
+
+    std::optional<transport> transport_;
+    asio::steady_timer writer_wakeup_;
+    asio::steady_timer backoff_timer_;
+    asio::steady_timer expiry_timer_;
+    steady_time expiry_at_ = steady_time::max();
+    std::vector<char> rbuf_;
+    std::size_t rbegin_ = 0;
+    std::size_t rend_ = 0;
+    milliseconds backoff_{0};
+    std::minstd_rand rng_;
+    bool handshaking_ = true;
+    bool ever_connected_ = false;
+    request restore_req_;
+};
+
+} // namespace redstream::detail

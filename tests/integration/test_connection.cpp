@@ -1,0 +1,450 @@
+#include <redstream/connection.hpp>
+#include <redstream/stream_readers.hpp>
+
+#include "redis_server.hpp"
+#include "run_coro.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/test/unit_test.hpp>
+
+using namespace redstream;
+using namespace redstream::test;
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+config quiet(std::string const& url) {
+    auto c = config::from_url(url);
+    c.reconnect.initial_delay = 20ms;
+    c.reconnect.max_delay = 200ms;
+    return c;
+}
+
+logger silent() { return logger::none(); }
+
+// Waits (bounded) until the connection's state is (or, with `negate`, is no longer) `s`,
+// checking on timer ticks.
+asio::awaitable<bool> wait_state(connection& c, connection_state s, std::chrono::milliseconds limit = 10s,
+                                 bool negate = false) {
+    asio::steady_timer t{co_await asio::this_coro::executor};
+    auto const end = std::chrono::steady_clock::now() + limit;
+    while ((c.state() != s) != negate) {
+        if (std::chrono::steady_clock::now() > end)
+            co_return false;
+        t.expires_after(5ms);
+        co_await t.async_wait(tuple_awaitable);
+    }
+    co_return true;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(connection_tests)
+
+BOOST_AUTO_TEST_CASE(handshake_exec_and_stream_replies) {
+    redis_server srv;
+    asio::io_context ioc;
+    connection conn{ioc.get_executor(), quiet(srv.url()), silent()};
+    auto run = start_run(conn);
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request r;
+        r.push("XGROUP", "CREATE", "orders", "g", "$", "MKSTREAM");
+        r.push("XADD", "orders", "*", "order_id", "7", "amount", "10");
+        r.push("XREADGROUP", "GROUP", "g", "c1", "COUNT", 10, "STREAMS", "orders", ">");
+        r.push("XINFO", "GROUPS", "orders");
+        std::string ok, id;
+        read_reply batch;
+        std::vector<group_info> groups;
+        co_await conn.async_exec(r, adapt(ok, id, batch, groups));
+        BOOST_TEST(conn.protocol() == 3);
+        BOOST_TEST(conn.server_version().starts_with("7."));
+        BOOST_TEST(ok == "OK");
+        BOOST_TEST_REQUIRE(batch.streams.size() == 1u);
+        BOOST_TEST(batch.streams[0].size() == 1u);
+        BOOST_TEST(*batch.streams[0][0].find("amount") == "10");
+        BOOST_TEST(batch.streams[0][0].id().to_string() == id);
+        BOOST_TEST_REQUIRE(groups.size() == 1u);
+        BOOST_TEST(groups[0].pending == 1u);
+        BOOST_TEST(*groups[0].lag == 0u);
+
+        // BUSYGROUP comes back as a comparable code, for this command only.
+        request again;
+        again.push("XGROUP", "CREATE", "orders", "g", "$");
+        again.push("PING");
+        result<std::string> created;
+        std::string pong;
+        auto [ec, n] = co_await conn.async_exec(again, adapt(created, pong), tuple_awaitable);
+        BOOST_TEST(!ec);
+        BOOST_TEST(n == 2u);
+        BOOST_TEST((created.error_code() == server_errc::busygroup));
+        BOOST_TEST(pong == "PONG");
+
+        // Empty reads come back as an empty reply, not an error.
+        request empty_read;
+        empty_read.push("XREADGROUP", "GROUP", "g", "c1", "COUNT", 10, "STREAMS", "orders", ">");
+        read_reply nothing;
+        co_await conn.async_exec(empty_read, adapt(nothing));
+        BOOST_TEST(nothing.streams.empty());
+        conn.close();
+    });
+    BOOST_TEST(run->finished);
+    BOOST_TEST(!run->ec);
+}
+
+BOOST_AUTO_TEST_CASE(thousand_coroutines_pipeline_100k_commands) {
+    redis_server srv;
+    asio::io_context ioc;
+    connection conn{ioc.get_executor(), quiet(srv.url()), silent()};
+    start_run(conn);
+    constexpr int workers = 1000, per_worker = 100;
+    int mismatches = 0, finished = 0;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        for (int w = 0; w < workers; ++w) {
+            asio::co_spawn(ex, [&, w]() -> asio::awaitable<void> {
+                request r;
+                for (int i = 0; i < per_worker; ++i) {
+                    r.clear();
+                    auto const key = "k" + std::to_string(w);
+                    r.push("INCR", key);
+                    std::int64_t v = 0;
+                    co_await conn.async_exec(r, adapt(v));
+                    if (v != i + 1)
+                        ++mismatches;
+                }
+                if (++finished == workers)
+                    conn.close();
+            }, asio::detached);
+        }
+        co_return;
+    }, 120s);
+    BOOST_TEST(finished == workers);
+    BOOST_TEST(mismatches == 0);
+}
+
+BOOST_AUTO_TEST_CASE(cancelling_queued_and_written_commands_keeps_fifo) {
+    redis_server srv;
+    asio::io_context ioc;
+    connection conn{ioc.get_executor(), quiet(srv.url()), silent()};
+    start_run(conn);
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request warm;
+        warm.push("PING");
+        co_await conn.async_exec(warm, adapt_ignore());
+
+        // A slow command on the wire (DEBUG SLEEP) then requests we cancel at once: some are
+        // still queued, one is written behind the sleep.
+        request slow;
+        slow.push("DEBUG", "SLEEP", "0.2");
+        request set_a, get_a;
+        set_a.push("SET", "a", "1");
+        get_a.push("GET", "a");
+        auto ex = co_await asio::this_coro::executor;
+        asio::cancellation_signal sig_slow, sig_set;
+        std::string slow_reply = "untouched";
+        error_code ec_slow, ec_set;
+        bool slow_done = false, set_done = false;
+        conn.async_exec(slow, adapt(slow_reply),
+                        asio::bind_cancellation_slot(sig_slow.slot(), [&](error_code ec, std::size_t) {
+                            ec_slow = ec;
+                            slow_done = true;
+                        }));
+        conn.async_exec(set_a, adapt_ignore(),
+                        asio::bind_cancellation_slot(sig_set.slot(), [&](error_code ec, std::size_t) {
+                            ec_set = ec;
+                            set_done = true;
+                        }));
+        // Let the writer put both on the wire, then cancel both.
+        asio::steady_timer t{ex};
+        t.expires_after(20ms);
+        co_await t.async_wait(asio::use_awaitable);
+        sig_slow.emit(asio::cancellation_type::terminal);
+        sig_set.emit(asio::cancellation_type::terminal);
+        std::string a;
+        co_await conn.async_exec(get_a, adapt(a));
+        BOOST_TEST(slow_done);
+        BOOST_TEST((ec_slow == asio::error::operation_aborted), ec_slow.message());
+        BOOST_TEST(slow_reply == "untouched");
+        BOOST_TEST(set_done);
+        BOOST_TEST(a == "1"); // the written SET ran; its reply was consumed, the FIFO held
+
+        // Cancel queued requests before the writer runs: never sent.
+        request set_b;
+        set_b.push("SET", "b", "1");
+        asio::cancellation_signal sig_b;
+        error_code ec_b;
+        conn.async_exec(set_b, adapt_ignore(),
+                        asio::bind_cancellation_slot(sig_b.slot(), [&](error_code ec, std::size_t) { ec_b = ec; }));
+        sig_b.emit(asio::cancellation_type::total);
+        request get_b;
+        get_b.push("EXISTS", "b");
+        std::int64_t exists = -1;
+        co_await conn.async_exec(get_b, adapt(exists));
+        BOOST_TEST((ec_b == asio::error::operation_aborted));
+        BOOST_TEST(exists == 0);
+        conn.close();
+    });
+}
+
+BOOST_AUTO_TEST_CASE(server_stop_fails_pending_and_connection_recovers) {
+    redis_server srv;
+    asio::io_context ioc;
+    connection conn{ioc.get_executor(), quiet(srv.url()), silent()};
+    std::uint64_t hooks = 0;
+    conn.on_connected([&](std::uint64_t n) { hooks = n; });
+    start_run(conn);
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request ping;
+        ping.push("PING");
+        co_await conn.async_exec(ping, adapt_ignore());
+        BOOST_TEST(hooks == 1u);
+
+        request slow;
+        slow.push("DEBUG", "SLEEP", "1");
+        auto pending = conn.async_exec(slow, adapt_ignore(), tuple_awaitable);
+        asio::steady_timer t{co_await asio::this_coro::executor};
+        t.expires_after(50ms);
+        co_await t.async_wait(asio::use_awaitable);
+        srv.kill_hard();
+        auto [ec, n] = co_await std::move(pending);
+        BOOST_TEST((ec == errc::connection_lost), ec.message());
+
+        // While down: fail at once...
+        auto [ec2, n2] = co_await conn.async_exec(ping, adapt_ignore(), tuple_awaitable);
+        BOOST_TEST((ec2 == errc::not_connected || ec2 == errc::connection_lost), ec2.message());
+
+        // ...or wait, when asked, until the server is back.
+        srv.start();
+        request patient{request::options{5000ms}};
+        patient.push("PING");
+        std::string pong;
+        auto [ec3, n3] = co_await conn.async_exec(patient, adapt(pong), tuple_awaitable);
+        BOOST_TEST(!ec3, ec3.message());
+        BOOST_TEST(pong == "PONG");
+        BOOST_TEST(hooks >= 2u);
+        conn.close();
+    });
+}
+
+BOOST_AUTO_TEST_CASE(waiting_request_times_out_while_down) {
+    redis_server srv;
+    asio::io_context ioc;
+    connection conn{ioc.get_executor(), quiet(srv.url()), silent()};
+    start_run(conn);
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request ping;
+        ping.push("PING");
+        co_await conn.async_exec(ping, adapt_ignore());
+        srv.kill_hard();
+        bool const left = co_await wait_state(conn, connection_state::connected, 10s, true);
+        BOOST_TEST(left);
+        request patient{request::options{150ms}};
+        patient.push("PING");
+        auto const t0 = std::chrono::steady_clock::now();
+        auto [ec, n] = co_await conn.async_exec(patient, adapt_ignore(), tuple_awaitable);
+        auto const waited = std::chrono::steady_clock::now() - t0;
+        BOOST_TEST((ec == errc::not_connected || ec == errc::connection_lost), ec.message());
+        BOOST_TEST((waited < 3s));
+        conn.close();
+    });
+}
+
+BOOST_AUTO_TEST_CASE(keyspace_pushes_interleave_with_replies) {
+    redis_server::options o;
+    o.notify_keyspace_events = "Kt";
+    redis_server srv{o};
+    asio::io_context ioc;
+    connection conn{ioc.get_executor(), quiet(srv.url()), silent()};
+    start_run(conn);
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request sub;
+        sub.push("SUBSCRIBE", "__keyspace@0__:events");
+        co_await conn.async_exec(sub, adapt_ignore());
+        request r;
+        for (int i = 0; i < 50; ++i)
+            r.push("XADD", "events", "*", "n", i);
+        std::vector<std::string> ids;
+        co_await conn.async_exec(r, adapt_each(ids));
+        BOOST_TEST(ids.size() == 50u);
+        for (int i = 0; i < 50; ++i) {
+            auto p = co_await conn.async_receive_push(asio::use_awaitable);
+            BOOST_TEST(p.kind == "message");
+            BOOST_TEST_REQUIRE(p.args.size() == 2u);
+            BOOST_TEST(p.args[0] == "__keyspace@0__:events");
+            BOOST_TEST(p.args[1] == "xadd");
+        }
+        // Subscriptions come back after a reconnect.
+        request kill;
+        kill.push("CLIENT", "KILL", "TYPE", "pubsub", "SKIPME", "no");
+        std::int64_t killed = 0;
+        request other;
+        co_await conn.async_exec(kill, adapt(killed));
+        request ping{request::options{5000ms}};
+        ping.push("PING");
+        co_await conn.async_exec(ping, adapt_ignore()); // may wait for the reconnect
+        bool const back = co_await wait_state(conn, connection_state::connected);
+        BOOST_TEST(back);
+        co_await conn.async_exec(ping, adapt_ignore());
+        request add;
+        add.push("XADD", "events", "*", "n", "after");
+        co_await conn.async_exec(add, adapt_ignore());
+        auto p = co_await conn.async_receive_push(asio::use_awaitable);
+        BOOST_TEST(p.args.at(1) == "xadd");
+        BOOST_TEST(conn.stats().connects >= 2u);
+        conn.close();
+    });
+}
+
+BOOST_AUTO_TEST_CASE(bad_password_fails_clearly_without_leaking_it) {
+    redis_server::options o;
+    o.requirepass = "right-secret";
+    redis_server srv{o};
+    asio::io_context ioc;
+    std::vector<std::string> logs;
+    logger capture{log_level::trace, [&](log_level, std::string_view m) { logs.emplace_back(m); }};
+    auto cfg = quiet("redis://:wrong-secret-xyz@127.0.0.1:" + std::to_string(srv.port()));
+    connection conn{ioc.get_executor(), cfg, capture};
+    auto run = start_run(conn);
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request ping;
+        ping.push("PING");
+        auto [ec, n] = co_await conn.async_exec(ping, adapt_ignore(), tuple_awaitable);
+        BOOST_TEST((ec == server_errc::wrongpass), ec.message());
+        co_return;
+    });
+    BOOST_TEST(run->finished);
+    BOOST_TEST((run->ec == server_errc::wrongpass));
+    BOOST_TEST(!logs.empty());
+    for (auto const& l : logs)
+        BOOST_TEST(l.find("wrong-secret-xyz") == std::string::npos, l);
+
+    // The right password works, password-only (default user).
+    asio::io_context ioc2;
+    connection good{ioc2.get_executor(), quiet("redis://:right-secret@127.0.0.1:" + std::to_string(srv.port())), silent()};
+    start_run(good);
+    run_coro(ioc2, [&]() -> asio::awaitable<void> {
+        request ping;
+        ping.push("PING");
+        std::string pong;
+        co_await good.async_exec(ping, adapt(pong));
+        BOOST_TEST(pong == "PONG");
+        good.close();
+    });
+}
+
+BOOST_AUTO_TEST_CASE(acl_user_gets_noperm_per_command) {
+    redis_server::options o;
+    o.acl_users = {"user default on nopass ~* &* +@all",
+                   "user app on >app-pw ~events:* resetchannels &__keyspace@0__:events:* -@all +@stream +hello +ping +client|setname +select"};
+    redis_server srv{o};
+    asio::io_context ioc;
+    connection conn{ioc.get_executor(), quiet("redis://app:app-pw@127.0.0.1:" + std::to_string(srv.port())), silent()};
+    start_run(conn);
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request r;
+        r.push("XADD", "events:a", "*", "k", "v");
+        r.push("XADD", "other", "*", "k", "v");
+        r.push("FLUSHALL");
+        std::vector<result<std::string>> out;
+        co_await conn.async_exec(r, adapt_each(out));
+        BOOST_TEST_REQUIRE(out.size() == 3u);
+        BOOST_TEST(out[0].has_value());
+        BOOST_TEST((out[1].error_code() == server_errc::noperm), out[1].error().message);
+        BOOST_TEST((out[2].error_code() == server_errc::noperm));
+        conn.close();
+    });
+}
+
+BOOST_AUTO_TEST_CASE(resp2_fallback_when_hello_is_renamed_away) {
+    redis_server::options o;
+    o.extra_args = {"--rename-command", "HELLO", "\"\""};
+    o.requirepass = "pw";
+    redis_server srv{o};
+    asio::io_context ioc;
+    auto cfg = quiet("redis://:pw@127.0.0.1:" + std::to_string(srv.port()) + "/3");
+    connection conn{ioc.get_executor(), cfg, silent()};
+    start_run(conn);
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request r;
+        r.push("XADD", "s", "*", "f", "v");
+        r.push("XRANGE", "s", "-", "+");
+        r.push("CLIENT", "INFO");
+        std::string id, info;
+        entry_batch entries;
+        co_await conn.async_exec(r, adapt(id, entries, info));
+        BOOST_TEST(conn.protocol() == 2);
+        BOOST_TEST(conn.server_version().starts_with("7."));
+        BOOST_TEST(entries.size() == 1u);
+        BOOST_TEST(info.find("db=3") != std::string::npos, info);
+        BOOST_TEST(info.find("name=redstream") != std::string::npos, info);
+        request sub;
+        sub.push("SUBSCRIBE", "x");
+        auto [ec, n] = co_await conn.async_exec(sub, adapt_ignore(), tuple_awaitable);
+        BOOST_TEST((ec == errc::resp2_no_pushes));
+        conn.close();
+    });
+}
+
+BOOST_AUTO_TEST_CASE(unix_socket_connection) {
+    redis_server::options o;
+    o.unix_socket = true;
+    redis_server srv{o};
+    asio::io_context ioc;
+    connection conn{ioc.get_executor(), quiet("unix://" + srv.unix_path() + "?db=1"), silent()};
+    start_run(conn);
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request r;
+        r.push("CLIENT", "INFO");
+        std::string info;
+        co_await conn.async_exec(r, adapt(info));
+        BOOST_TEST(info.find("db=1") != std::string::npos, info);
+        conn.close();
+    });
+}
+
+BOOST_AUTO_TEST_CASE(tls_verified_against_ca_and_wrong_name_refused) {
+    redis_server::options o;
+    o.tls = true;
+    redis_server srv{o};
+    asio::io_context ioc;
+    auto cfg = quiet(srv.url() + "?ca=" + srv.ca_file().string());
+    connection conn{ioc.get_executor(), cfg, silent()};
+    start_run(conn);
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request r;
+        r.push("PING");
+        std::string pong;
+        co_await conn.async_exec(r, adapt(pong));
+        BOOST_TEST(pong == "PONG");
+        conn.close();
+    });
+
+    // The certificate is for "localhost": asking for another name must be refused.
+    asio::io_context ioc2;
+    auto wrong = quiet(srv.url() + "?ca=" + srv.ca_file().string() + "&sni=other.example");
+    wrong.reconnect.enabled = false;
+    connection bad{ioc2.get_executor(), wrong, silent()};
+    auto run = start_run(bad);
+    run_coro(ioc2, [&]() -> asio::awaitable<void> {
+        request r;
+        r.push("PING");
+        auto [ec, n] = co_await bad.async_exec(r, adapt_ignore(), tuple_awaitable);
+        BOOST_TEST(ec.failed());
+        co_return;
+    });
+    BOOST_TEST(run->finished);
+    BOOST_TEST(run->ec.failed());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
