@@ -10,8 +10,19 @@ namespace redstream::resp {
 namespace {
 
 // Where the CRLF ending the line that starts at in[0] lies, or npos if it has not arrived yet.
+// Header lines ("$12", "*4") are a few bytes long: scan them inline and call memchr only for
+// long simple strings, where it pays off.
 std::size_t find_crlf(std::string_view in) noexcept {
+    std::size_t const quick = in.size() < 24 ? in.size() : 24;
     std::size_t from = 1;
+    for (; from < quick; ++from) {
+        if (in[from] == '\r') {
+            if (from + 1 >= in.size())
+                return std::string_view::npos;
+            if (in[from + 1] == '\n')
+                return from;
+        }
+    }
     while (from < in.size()) {
         auto const* p = static_cast<char const*>(std::memchr(in.data() + from, '\r', in.size() - from));
         if (p == nullptr)
