@@ -280,8 +280,8 @@ asio::awaitable<error_code> connection_impl::reader() {
         if (rbegin_ == rend_)
             rbegin_ = rend_ = 0;
         if (pec) {
-            log_.log(log_level::error, fmt::format("redis {}: {}; dropping the connection",
-                                                   cfg_.redacted_address(), pec.message()));
+            log_.log(log_level::error, fmt::format("redis {}: {} {}; dropping the connection",
+                                                   cfg_.redacted_address(), pec.message(), mpx_.error_detail()));
             co_return pec;
         }
     }

@@ -63,6 +63,12 @@ std::size_t multiplexer::consume(std::string_view in, error_code& ec) {
             return used;
         if (st == resp::parser::status::failed)
             return used;
+        if (n.out_of_band) {
+            collect_push(oob_push_, n);
+            if (parser_.out_of_band_complete())
+                finish_push(oob_push_);
+            continue;
+        }
         if (n.depth == 0) {
             start_reply(n, ec);
             if (ec)
@@ -71,7 +77,7 @@ std::size_t multiplexer::consume(std::string_view in, error_code& ec) {
         on_element(n);
         if (parser_.reply_complete()) {
             if (route_ == route::push)
-                finish_push();
+                finish_push(push_);
             else
                 finish_reply();
             route_ = route::none;
@@ -83,12 +89,11 @@ void multiplexer::start_reply(resp::node const& n, error_code& ec) {
     skip_reply_ = false;
     if (n.data_type == resp::type::push) {
         route_ = route::push;
-        push_.kind.clear();
-        push_.args.clear();
         return;
     }
     if (written_.empty()) {
         ec = errc::unexpected_reply;
+        error_detail_ = std::string{resp::to_string(n.data_type)} + " '" + std::string{n.value.substr(0, 64)} + "'";
         return;
     }
     route_ = written_.front()->is_subscription() ? route::subscription_error : route::reply;
@@ -97,12 +102,7 @@ void multiplexer::start_reply(resp::node const& n, error_code& ec) {
 void multiplexer::on_element(resp::node const& n) {
     switch (route_) {
     case route::push:
-        if (n.depth == 0 || resp::is_aggregate(n.data_type))
-            return;
-        if (push_.kind.empty() && push_.args.empty())
-            push_.kind.assign(n.value);
-        else
-            push_.args.emplace_back(n.value);
+        collect_push(push_, n);
         return;
     case route::reply: {
         auto& e = *written_.front();
@@ -158,16 +158,30 @@ void multiplexer::confirm_subscription() {
         pop_front_and_complete();
 }
 
-void multiplexer::finish_push() {
-    if (is_subscription_kind(push_.kind) && !push_.args.empty()) {
-        auto const& name = push_.args.front();
-        if (push_.kind == "subscribe")
+void multiplexer::collect_push(push_message& p, resp::node const& n) {
+    if (n.depth == 0) {
+        p.kind.clear();
+        p.args.clear();
+        return;
+    }
+    if (resp::is_aggregate(n.data_type))
+        return;
+    if (p.kind.empty() && p.args.empty())
+        p.kind.assign(n.value);
+    else
+        p.args.emplace_back(n.value);
+}
+
+void multiplexer::finish_push(push_message& push) {
+    if (is_subscription_kind(push.kind) && !push.args.empty()) {
+        auto const& name = push.args.front();
+        if (push.kind == "subscribe")
             channels_.insert(name);
-        else if (push_.kind == "psubscribe")
+        else if (push.kind == "psubscribe")
             patterns_.insert(name);
-        else if (push_.kind == "unsubscribe")
+        else if (push.kind == "unsubscribe")
             channels_.erase(name);
-        else if (push_.kind == "punsubscribe")
+        else if (push.kind == "punsubscribe")
             patterns_.erase(name);
         if (!written_.empty() && written_.front()->is_subscription()) {
             auto& e = *written_.front();
@@ -177,7 +191,7 @@ void multiplexer::finish_push() {
         return; // confirmations are bookkeeping, not events
     }
     if (push_sink_)
-        push_sink_(std::move(push_));
+        push_sink_(std::move(push));
 }
 
 void multiplexer::pop_front_and_complete() {

@@ -106,6 +106,8 @@ public:
     [[nodiscard]] std::set<std::string> const& patterns() const noexcept { return patterns_; }
     [[nodiscard]] stats get_stats() const noexcept { return {waiting_.size(), written_.size()}; }
     [[nodiscard]] bool has_waiting() const noexcept { return !waiting_.empty(); }
+    /// What the last protocol error was about (for logs).
+    [[nodiscard]] std::string const& error_detail() const noexcept { return error_detail_; }
 
 private:
     enum class route { none, reply, push, subscription_error };
@@ -113,7 +115,8 @@ private:
     void start_reply(resp::node const& n, error_code& ec);
     void on_element(resp::node const& n);
     void finish_reply();
-    void finish_push();
+    void collect_push(push_message& p, resp::node const& n);
+    void finish_push(push_message& p);
     void confirm_subscription();
     void pop_front_and_complete();
     static void finish(exec_entry& e, error_code ec);
@@ -126,9 +129,11 @@ private:
     route route_ = route::none;
     bool skip_reply_ = false;
     push_message push_;
+    push_message oob_push_; // a push that arrived inside another reply
     std::function<void(push_message&&)> push_sink_;
     std::set<std::string> channels_;
     std::set<std::string> patterns_;
+    std::string error_detail_;
 };
 
 } // namespace redstream::detail

@@ -65,19 +65,27 @@ parser::parser(parser_limits limits) noexcept : limits_(limits) {
 void parser::reset() noexcept {
     depth_ = 0;
     attributes_ = 0;
+    oob_level_ = no_level;
+    oob_finished_ = false;
     hint_ = 0;
 }
 
 void parser::finish_element() noexcept {
-    // A completed aggregate is itself one element of its parent, except an attribute, which
-    // only decorates the element that follows it.
+    // A completed aggregate is itself one element of its parent, except an attribute (it only
+    // decorates the element that follows it) and an out-of-band push (it is not part of the
+    // reply it interrupted).
     while (depth_ > 0) {
         level& top = stack_[depth_ - 1];
         if (--top.remaining > 0)
             return;
         --depth_;
-        if (top.attribute) {
+        if (top.kind == level_kind::attribute) {
             --attributes_;
+            return;
+        }
+        if (top.kind == level_kind::out_of_band) {
+            oob_level_ = no_level;
+            oob_finished_ = true;
             return;
         }
     }
@@ -85,6 +93,7 @@ void parser::finish_element() noexcept {
 
 parser::status parser::next(std::string_view in, node& out, std::size_t& consumed,
                             boost::system::error_code& ec) noexcept {
+    oob_finished_ = false;
     for (;;) {
         if (in.empty()) {
             hint_ = 1;
@@ -230,7 +239,7 @@ parser::status parser::next(std::string_view in, node& out, std::size_t& consume
         if (t == type::attribute || attributes_ > 0) {
             // Attributes and everything inside them are consumed silently.
             if (children > 0) {
-                stack_[depth_++] = level{children, t == type::attribute};
+                stack_[depth_++] = level{children, t == type::attribute ? level_kind::attribute : level_kind::normal};
                 if (t == type::attribute)
                     ++attributes_;
             } else if (t != type::attribute) {
@@ -239,12 +248,24 @@ parser::status parser::next(std::string_view in, node& out, std::size_t& consume
             continue;
         }
 
-        out = node{t, children, depth_, value};
+        hint_ = 0;
+        if (t == type::push && depth_ > 0 && oob_level_ == no_level) {
+            // A push inside another reply: reported apart, not counted in its parent.
+            out = node{t, children, 0, value, true};
+            if (children > 0) {
+                oob_level_ = depth_;
+                stack_[depth_++] = level{children, level_kind::out_of_band};
+            } else {
+                oob_finished_ = true;
+            }
+            return status::element;
+        }
+        bool const oob = oob_level_ != no_level;
+        out = node{t, children, oob ? depth_ - oob_level_ : depth_, value, oob};
         if (children > 0)
-            stack_[depth_++] = level{children, false};
+            stack_[depth_++] = level{children, level_kind::normal};
         else
             finish_element();
-        hint_ = 0;
         return status::element;
     }
 }

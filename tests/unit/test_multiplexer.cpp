@@ -1,5 +1,7 @@
 #include "detail/multiplexer.hpp"
 
+#include <redstream/stream_readers.hpp>
+
 #include <boost/asio/error.hpp>
 #include <boost/test/unit_test.hpp>
 
@@ -142,6 +144,37 @@ BOOST_AUTO_TEST_CASE(pushes_are_routed_apart_from_replies) {
     BOOST_TEST(pushes[0].kind == "message");
     BOOST_TEST(pushes[0].args.at(1) == "xadd");
     BOOST_TEST(v == "val");
+}
+
+BOOST_AUTO_TEST_CASE(pushes_inside_replies_do_not_shift_the_fifo) {
+    // The bytes Redis 7.0.15 sent for two pipelined XPENDING + XREADGROUP ... 0 requests on a
+    // connection subscribed to keyspace events.
+    multiplexer m{{}, 1 << 20};
+    std::vector<push_message> pushes;
+    m.set_push_sink([&](push_message&& p) { pushes.push_back(std::move(p)); });
+    request r;
+    r.push("XPENDING", "s", "g", "-", "+", 128, "c");
+    r.push("XREADGROUP", "GROUP", "g", "c", "COUNT", 128, "STREAMS", "s", "0");
+    std::vector<pending_entry> rows1, rows2;
+    read_reply read1, read2;
+    recorded o1, o2;
+    m.add(make(r, adapt(rows1, read1), o1));
+    m.add(make(r, adapt(rows2, read2), o2));
+    (void)m.prepare_write(false);
+    m.commit_write();
+    std::string_view one = "*0\r\n%1\r\n$1\r\ns\r\n>3\r\n$7\r\nmessage\r\n$16\r\n__keyspace@0__:s\r\n"
+                           "$21\r\nxgroup-createconsumer\r\n*0\r\n";
+    std::string wire = std::string{one} + std::string{one};
+    error_code ec;
+    BOOST_TEST(m.consume(wire, ec) == wire.size());
+    BOOST_TEST(!ec, ec.message());
+    BOOST_TEST(o1.done);
+    BOOST_TEST(!o1.ec);
+    BOOST_TEST(o2.done);
+    BOOST_TEST(!o2.ec);
+    BOOST_TEST(read1.streams.size() == 1u);
+    BOOST_TEST_REQUIRE(pushes.size() == 2u);
+    BOOST_TEST(pushes[1].args.at(1) == "xgroup-createconsumer");
 }
 
 BOOST_AUTO_TEST_CASE(subscription_confirmations_and_errors) {

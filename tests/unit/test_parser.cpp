@@ -82,6 +82,42 @@ BOOST_AUTO_TEST_CASE(every_split_point_parses_the_same) {
     BOOST_TEST((bytewise.nodes == whole.nodes));
 }
 
+// Redis 7.0 sends a keyspace notification raised by XREADGROUP (xgroup-createconsumer) in the
+// middle of the XREADGROUP reply: between a map key and its value.
+BOOST_AUTO_TEST_CASE(push_inside_a_reply_is_out_of_band) {
+    std::string_view wire =
+        "%1\r\n$1\r\ns\r\n>3\r\n$7\r\nmessage\r\n$16\r\n__keyspace@0__:s\r\n$21\r\nxgroup-createconsumer\r\n*0\r\n";
+    for (std::size_t cut = 0; cut < wire.size(); ++cut) {
+        resp::parser p;
+        std::string buffer;
+        std::vector<std::pair<bool, std::size_t>> seen; // (out_of_band, depth)
+        std::size_t replies = 0, pushes = 0;
+        for (auto part : {wire.substr(0, cut), wire.substr(cut)}) {
+            buffer.append(part);
+            for (;;) {
+                resp::node n;
+                std::size_t used = 0;
+                boost::system::error_code ec;
+                auto st = p.next(buffer, n, used, ec);
+                BOOST_TEST_REQUIRE((st != resp::parser::status::failed));
+                buffer.erase(0, used);
+                if (st == resp::parser::status::need_more)
+                    break;
+                seen.emplace_back(n.out_of_band, n.depth);
+                if (p.out_of_band_complete())
+                    ++pushes;
+                if (p.reply_complete())
+                    ++replies;
+            }
+        }
+        std::vector<std::pair<bool, std::size_t>> const expected{
+            {false, 0}, {false, 1}, {true, 0}, {true, 1}, {true, 1}, {true, 1}, {false, 1}};
+        BOOST_TEST((seen == expected), "cut at " << cut);
+        BOOST_TEST(replies == 1u, "cut at " << cut);
+        BOOST_TEST(pushes == 1u, "cut at " << cut);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(malformed_inputs_fail_with_a_named_error) {
     struct bad {
         std::string_view wire;

@@ -13,11 +13,17 @@ namespace redstream::resp {
 /// adapters copy what they keep. For verbatim strings the three-letter format and ':' are
 /// stripped. For aggregates `children` is the number of child elements that follow (for maps,
 /// twice the number of pairs); scalars have 0. `depth` is 0 for the top-level element of a reply.
+///
+/// `out_of_band` marks the elements of a push that arrived *inside* another reply (Redis 7.0
+/// sends keyspace notifications raised while a command runs in the middle of its reply). Such
+/// a push does not count as an element of the enclosing aggregate; its `depth` is relative to
+/// the push (0 for the push itself).
 struct node {
     type data_type = type::null;
     std::size_t children = 0;
     std::size_t depth = 0;
     std::string_view value;
+    bool out_of_band = false;
 };
 
 } // namespace redstream::resp

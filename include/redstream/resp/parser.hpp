@@ -23,8 +23,10 @@ struct parser_limits {
 ///
 /// Feed it the bytes received so far; each call to next() reports at most one element. It never
 /// consumes a partial element, so the caller keeps unconsumed bytes and calls again when more
-/// arrive. Attributes (`|`) are consumed and not reported. After an error the parser must be
-/// reset() together with the connection: the byte stream can no longer be trusted.
+/// arrive. Attributes (`|`) are consumed and not reported. A push (`>`) nested inside another
+/// reply is reported with node::out_of_band set and does not count toward its parent. After an
+/// error the parser must be reset() together with the connection: the byte stream can no longer
+/// be trusted.
 class parser {
 public:
     static constexpr std::size_t depth_cap = 32;
@@ -42,7 +44,10 @@ public:
                               boost::system::error_code& ec) noexcept;
 
     /// True when the last element reported completed a whole top-level reply.
-    [[nodiscard]] bool reply_complete() const noexcept { return depth_ == 0; }
+    [[nodiscard]] bool reply_complete() const noexcept { return depth_ == 0 && !oob_finished_; }
+
+    /// True when the last element reported completed an out-of-band push.
+    [[nodiscard]] bool out_of_band_complete() const noexcept { return oob_finished_; }
 
     /// Bytes a caller must have buffered (from the start of the unconsumed input) before the
     /// pending element can be parsed; 0 when unknown. Lets the reader size its buffer.
@@ -53,10 +58,12 @@ public:
     void reset() noexcept;
 
 private:
+    enum class level_kind : unsigned char { normal, attribute, out_of_band };
     struct level {
         std::size_t remaining;
-        bool attribute;
+        level_kind kind;
     };
+    static constexpr std::size_t no_level = static_cast<std::size_t>(-1);
 
     void finish_element() noexcept;
 
@@ -64,6 +71,8 @@ private:
     std::array<level, depth_cap> stack_{};
     std::size_t depth_ = 0;        // levels open
     std::size_t attributes_ = 0;   // attribute levels open: elements inside are not reported
+    std::size_t oob_level_ = no_level; // stack index of an open out-of-band push
+    bool oob_finished_ = false;
     std::size_t hint_ = 0;
 };
 

@@ -1,0 +1,195 @@
+#include <redstream/client.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <fmt/core.h>
+
+#include <map>
+
+namespace redstream {
+
+namespace asio = boost::asio;
+
+namespace detail {
+
+class client_impl : public std::enable_shared_from_this<client_impl> {
+public:
+    client_impl(asio::any_io_executor ex, config cfg, logger log)
+        : conn_(ex, std::move(cfg), log), log_(std::move(log)), block_turn_(ex) {}
+
+    void start() {
+        // The connection and the push router live until close(); their completions only log.
+        conn_.async_run([self = shared_from_this()](error_code ec) {
+            if (ec)
+                self->log_.log(log_level::error, fmt::format("redis {}: connection stopped: {}",
+                                                             self->conn_.get_config().redacted_address(), ec.message()));
+        });
+        conn_.on_connected([w = weak_from_this()](std::uint64_t n) {
+            if (auto s = w.lock(); s && n > 1)
+                for (auto const& [id, fn] : std::map(s->reconnect_listeners_))
+                    fn();
+        });
+        asio::co_spawn(conn_.get_executor(), route_pushes(), [](std::exception_ptr) {});
+    }
+
+    asio::awaitable<void> route_pushes() {
+        auto self = shared_from_this();
+        for (;;) {
+            auto [ec, push] = co_await conn_.async_receive_push(asio::as_tuple(asio::use_awaitable));
+            if (ec)
+                co_return; // closed
+            if (push.kind != "message" || push.args.size() < 2)
+                continue;
+            auto it = channels_.find(push.args[0]);
+            if (it == channels_.end())
+                continue;
+            // Copy: a listener may remove itself.
+            auto listeners = it->second;
+            for (auto const& [id, fn] : listeners)
+                fn();
+        }
+    }
+
+    std::string channel_of(std::string const& key) const {
+        return fmt::format("__keyspace@{}__:{}", conn_.get_config().database, key);
+    }
+
+    redstream::connection conn_;
+    logger log_;
+    std::map<std::string, std::map<std::uint64_t, std::function<void()>>> channels_;
+    std::map<std::uint64_t, std::string> listener_channel_;
+    std::map<std::uint64_t, std::function<void()>> reconnect_listeners_;
+    std::uint64_t next_id_ = 1;
+    asio::steady_timer block_turn_;
+    bool block_taken_ = false;
+};
+
+} // namespace detail
+
+client::client(asio::any_io_executor ex, config cfg, logger log)
+    : impl_(std::make_shared<detail::client_impl>(std::move(ex), std::move(cfg), std::move(log))) {
+    impl_->start();
+}
+
+client::~client() { impl_->conn_.close(); }
+
+asio::any_io_executor client::get_executor() const { return impl_->conn_.get_executor(); }
+redstream::connection& client::connection() noexcept { return impl_->conn_; }
+logger const& client::get_logger() const noexcept { return impl_->log_; }
+void client::close() { impl_->conn_.close(); }
+
+namespace {
+
+void push_xadd(request& r, std::string_view stream, field_list const& fields, publish_options const& o) {
+    if (o.maxlen)
+        r.push("XADD", stream, "MAXLEN", o.exact_trim ? "=" : "~", *o.maxlen, "*", fields);
+    else
+        r.push("XADD", stream, "*", fields);
+}
+
+} // namespace
+
+asio::awaitable<stream_id> client::publish(std::string_view stream, field_list const& fields, publish_options opts) {
+    request r;
+    push_xadd(r, stream, fields, opts);
+    stream_id id;
+    co_await impl_->conn_.async_exec(r, adapt(id), asio::use_awaitable);
+    co_return id;
+}
+
+asio::awaitable<std::vector<stream_id>> client::publish_batch(std::string_view stream,
+                                                              std::vector<field_list> const& messages,
+                                                              publish_options opts) {
+    request r;
+    for (auto const& m : messages)
+        push_xadd(r, stream, m, opts);
+    std::vector<stream_id> ids;
+    co_await impl_->conn_.async_exec(r, adapt_each(ids), asio::use_awaitable);
+    co_return ids;
+}
+
+asio::awaitable<std::uint64_t> client::add_keyspace_listener(std::string key, std::function<void()> fn) {
+    auto const channel = impl_->channel_of(key);
+    auto const id = impl_->next_id_++;
+    bool const first = impl_->channels_[channel].empty();
+    impl_->channels_[channel].emplace(id, std::move(fn));
+    impl_->listener_channel_.emplace(id, channel);
+    if (first) {
+        request sub{request::options{std::chrono::milliseconds{5000}}};
+        sub.push("SUBSCRIBE", channel);
+        co_await impl_->conn_.async_exec(sub, adapt_ignore(), asio::use_awaitable);
+    }
+    co_return id;
+}
+
+void client::remove_keyspace_listener(std::uint64_t id) {
+    auto it = impl_->listener_channel_.find(id);
+    if (it == impl_->listener_channel_.end())
+        return;
+    auto& listeners = impl_->channels_[it->second];
+    listeners.erase(id);
+    if (listeners.empty()) {
+        auto req = std::make_shared<request>();
+        req->push("UNSUBSCRIBE", it->second);
+        impl_->channels_.erase(it->second);
+        impl_->conn_.async_exec(*req, adapt_ignore(), [req](error_code, std::size_t) {});
+    }
+    impl_->listener_channel_.erase(it);
+}
+
+std::uint64_t client::add_reconnect_listener(std::function<void()> fn) {
+    auto const id = impl_->next_id_++;
+    impl_->reconnect_listeners_.emplace(id, std::move(fn));
+    return id;
+}
+
+void client::remove_reconnect_listener(std::uint64_t id) { impl_->reconnect_listeners_.erase(id); }
+
+asio::awaitable<bool> client::keyspace_events_enabled(bool configure) {
+    if (impl_->conn_.protocol() == 2)
+        co_return false; // pushes need RESP3 on the shared connection
+    request get;
+    get.push("CONFIG", "GET", "notify-keyspace-events");
+    result<std::vector<std::string>> flags;
+    co_await impl_->conn_.async_exec(get, adapt(flags), asio::use_awaitable);
+    if (!flags.has_value() || flags->size() < 2)
+        co_return false; // e.g. NOPERM on CONFIG
+    std::string value = (*flags)[1];
+    auto has = [&](char c) { return value.find(c) != std::string::npos; };
+    bool const keyspace = has('K');
+    bool const stream_events = has('t') || has('A');
+    if (keyspace && stream_events)
+        co_return true;
+    if (!configure)
+        co_return false;
+    if (!keyspace)
+        value += 'K';
+    if (!stream_events)
+        value += 't';
+    request set;
+    set.push("CONFIG", "SET", "notify-keyspace-events", value);
+    result<std::string> ok;
+    co_await impl_->conn_.async_exec(set, adapt(ok), asio::use_awaitable);
+    co_return ok.has_value();
+}
+
+asio::awaitable<void> client::acquire_block_turn() {
+    while (impl_->block_taken_) {
+        impl_->block_turn_.expires_at(std::chrono::steady_clock::time_point::max());
+        co_await impl_->block_turn_.async_wait(asio::as_tuple(asio::use_awaitable));
+        auto cs = co_await asio::this_coro::cancellation_state;
+        if (cs.cancelled() != asio::cancellation_type::none)
+            throw boost::system::system_error(asio::error::operation_aborted);
+    }
+    impl_->block_taken_ = true;
+}
+
+void client::release_block_turn() {
+    impl_->block_taken_ = false;
+    impl_->block_turn_.cancel();
+}
+
+} // namespace redstream

@@ -1,0 +1,336 @@
+#include "worker_impl.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <fmt/core.h>
+
+#include <unistd.h>
+
+#include <stdexcept>
+
+namespace redstream {
+
+namespace detail {
+
+using namespace asio::experimental::awaitable_operators;
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+asio::awaitable<bool> wake_signal::wait(milliseconds limit) {
+    if (limit == milliseconds::max()) {
+        co_await timer_.async_wait(tuple_awaitable);
+    } else {
+        asio::steady_timer bound{timer_.get_executor()};
+        bound.expires_after(limit);
+        co_await (timer_.async_wait(tuple_awaitable) || bound.async_wait(tuple_awaitable));
+    }
+    auto cs = co_await asio::this_coro::cancellation_state;
+    co_return cs.cancelled() == asio::cancellation_type::none;
+}
+
+namespace {
+
+std::string default_identity() {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0)
+        std::snprintf(host, sizeof host, "host");
+    return fmt::format("{}.{}", host, ::getpid());
+}
+
+} // namespace
+
+worker_impl::worker_impl(client& c, worker_options opts)
+    : client_(c), conn_(c.connection()), opts_(std::move(opts)), ack_timer_(c.get_executor()) {
+    if (!opts_.stream.empty())
+        streams_.insert(streams_.begin(), opts_.stream);
+    for (auto const& s : opts_.streams)
+        if (std::find(streams_.begin(), streams_.end(), s) == streams_.end())
+            streams_.push_back(s);
+    if (streams_.empty())
+        throw std::invalid_argument("redstream::worker: worker_options needs a stream (or streams)");
+    if (opts_.group.empty())
+        throw std::invalid_argument("redstream::worker: worker_options needs a group");
+    if (opts_.batch == 0 || opts_.max_in_flight == 0 || opts_.max_in_flight_per_consumer == 0)
+        throw std::invalid_argument("redstream::worker: batch and in-flight bounds must be positive");
+    for (auto const& s : streams_) {
+        dlq_streams_.push_back(opts_.dead_letter_stream.empty() ? s + ":dlq" : opts_.dead_letter_stream);
+        new_ids_.emplace_back(">");
+    }
+    identity_ = opts_.identity.empty() ? default_identity() : opts_.identity;
+    auto ex = c.get_executor();
+    stop_signal_ = std::make_unique<wake_signal>(ex);
+    capacity_signal_ = std::make_unique<wake_signal>(ex);
+    tasks_signal_ = std::make_unique<wake_signal>(ex);
+    retry_signal_ = std::make_unique<wake_signal>(ex);
+    acks_signal_ = std::make_unique<wake_signal>(ex);
+    if (opts_.claim_interval.count() <= 0)
+        opts_.claim_interval = std::clamp(opts_.min_idle / 2, milliseconds{50}, milliseconds{30000});
+}
+
+std::string worker_impl::consumer_name(std::size_t index) const {
+    return fmt::format("{}.{}.{}", opts_.consumer_prefix, identity_, index);
+}
+
+asio::awaitable<void> worker_impl::ensure_groups() {
+    request r{request::options{opts_.drain_timeout}}; // wait for the first connect
+    for (auto const& s : streams_)
+        r.push("XGROUP", "CREATE", s, opts_.group, opts_.start_id, "MKSTREAM");
+    std::vector<result<std::string>> replies;
+    co_await conn_.async_exec(r, adapt_each(replies), asio::use_awaitable);
+    for (std::size_t i = 0; i < replies.size(); ++i) {
+        if (replies[i].has_value() || replies[i].error_code() == server_errc::busygroup)
+            continue;
+        throw boost::system::system_error(
+            replies[i].error_code(),
+            fmt::format("cannot create group '{}' on stream '{}': {}", opts_.group, streams_[i], replies[i].error().message));
+    }
+}
+
+asio::awaitable<void> worker_impl::choose_wakeup() {
+    bool keyspace = false;
+    if (opts_.wakeup != wakeup_mode::block_slice)
+        keyspace = co_await client_.keyspace_events_enabled(opts_.configure_keyspace_events);
+    if (opts_.wakeup == wakeup_mode::keyspace && !keyspace)
+        throw std::runtime_error("redstream::worker: wakeup_mode::keyspace needs RESP3 and notify-keyspace-events "
+                                 "with K and t (or set configure_keyspace_events)");
+    block_mode_ = !keyspace;
+    stats_.wakeup = keyspace ? "keyspace" : "block_slice";
+    if (keyspace) {
+        // A named std::function, not a lambda temporary inside the co_await expression:
+        // GCC 12 may destroy such temporaries twice.
+        std::function<void()> on_xadd = [w = weak_from_this()] {
+            if (auto self = w.lock())
+                self->wake_one();
+        };
+        for (auto const& s : streams_) {
+            auto id = co_await client_.add_keyspace_listener(s, on_xadd);
+            keyspace_listeners_.push_back(id);
+        }
+    }
+    // Notifications are fire-and-forget: after a reconnect everyone re-reads (own pending
+    // list first, since reads lost with the connection may have delivered entries).
+    reconnect_listener_ = client_.add_reconnect_listener([w = weak_from_this()] {
+        if (auto self = w.lock()) {
+            ++self->reconnect_generation_;
+            self->wake_all();
+        }
+    });
+}
+
+void worker_impl::spawn_task(asio::awaitable<void> task, consumer_state* c) {
+    ++tasks_;
+    auto done = [self = shared_from_this(), c](std::exception_ptr e) {
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (boost::system::system_error const& x) {
+                if (x.code() != asio::error::operation_aborted)
+                    self->client_.get_logger().log(log_level::error,
+                                                   fmt::format("worker {}: task failed: {}", self->opts_.group, x.what()));
+            } catch (std::exception const& x) {
+                self->client_.get_logger().log(log_level::error,
+                                               fmt::format("worker {}: task failed: {}", self->opts_.group, x.what()));
+            }
+        }
+        if (c)
+            c->done = true;
+        --self->tasks_;
+        self->tasks_signal_->notify_all();
+        self->stop_signal_->notify_all(); // run() reaps retired consumers
+    };
+    if (c)
+        asio::co_spawn(client_.get_executor(), std::move(task), asio::bind_cancellation_slot(c->cancel.slot(), done));
+    else
+        asio::co_spawn(client_.get_executor(), std::move(task), done);
+}
+
+void worker_impl::spawn_consumer(std::size_t index) {
+    auto c = std::make_unique<consumer_state>();
+    c->index = index;
+    c->name = consumer_name(index);
+    c->wake = std::make_unique<wake_signal>(client_.get_executor());
+    auto* raw = c.get();
+    consumers_.emplace(index, std::move(c));
+    spawn_task(consumer_main(*raw), raw);
+}
+
+void worker_impl::add_consumer() {
+    if (!running_ || stopping_)
+        return;
+    std::size_t index = 0;
+    while (consumers_.count(index))
+        ++index;
+    spawn_consumer(index);
+}
+
+void worker_impl::remove_consumer() {
+    for (auto it = consumers_.rbegin(); it != consumers_.rend(); ++it) {
+        if (!it->second->stopping) {
+            it->second->stopping = true;
+            it->second->wake->notify_all();
+            return;
+        }
+    }
+}
+
+asio::awaitable<void> worker_impl::run() {
+    if (running_)
+        throw std::logic_error("redstream::worker: run() is already running");
+    if (!handler_)
+        throw std::logic_error("redstream::worker: set a handler with on_message() before run()");
+    running_ = true;
+    stop_requested_ = false;
+    stopping_ = false;
+    auto self = shared_from_this();
+    try {
+        if (opts_.create_group)
+            co_await ensure_groups();
+        co_await choose_wakeup();
+    } catch (...) {
+        running_ = false;
+        throw;
+    }
+    for (std::size_t i = 0; i < opts_.consumers; ++i)
+        spawn_consumer(i);
+    auto ex = client_.get_executor();
+    claimer_ = std::make_unique<consumer_state>();
+    claimer_->name = fmt::format("{}.{}.claim", opts_.consumer_prefix, identity_);
+    claimer_->index = SIZE_MAX;
+    claimer_->wake = std::make_unique<wake_signal>(ex);
+    spawn_task(claim_loop(*claimer_), claimer_.get());
+    retrier_ = std::make_unique<consumer_state>();
+    retrier_->name = claimer_->name;
+    retrier_->index = SIZE_MAX;
+    retrier_->wake = std::make_unique<wake_signal>(ex);
+    spawn_task(retry_loop(*retrier_), retrier_.get());
+
+    while (!stop_requested_) {
+        co_await stop_signal_->wait();
+        // Reap consumers retired by remove_consumer().
+        for (auto it = consumers_.begin(); it != consumers_.end();) {
+            if (it->second->done) {
+                retired_names_.push_back(it->second->name);
+                it = consumers_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        if (!retired_names_.empty() && !stop_requested_) {
+            co_await wait_acks_drained(opts_.drain_timeout);
+            auto names = std::move(retired_names_);
+            retired_names_.clear();
+            if (opts_.delete_consumers_on_stop)
+                for (auto const& n : names)
+                    co_await delete_idle_consumer(n);
+        }
+    }
+    co_await shutdown();
+    running_ = false;
+}
+
+void worker_impl::stop() {
+    stop_requested_ = true;
+    stop_signal_->notify_all();
+}
+
+asio::awaitable<void> worker_impl::wait_tasks(milliseconds limit) {
+    auto const end = clock::now() + limit;
+    while (tasks_ > 0 && clock::now() < end)
+        co_await tasks_signal_->wait(std::chrono::duration_cast<milliseconds>(end - clock::now()) + milliseconds{1});
+}
+
+asio::awaitable<void> worker_impl::shutdown() {
+    auto& log = client_.get_logger();
+    stopping_ = true;
+    for (auto& [i, c] : consumers_)
+        c->stopping = true;
+    claimer_->stopping = retrier_->stopping = true;
+    claimer_->wake->notify_all();
+    retrier_->wake->notify_all();
+    retry_signal_->notify_all();
+    wake_all();
+    capacity_signal_->notify_all();
+
+    co_await wait_tasks(opts_.drain_timeout);
+    if (tasks_ > 0) {
+        log.log(log_level::warn, fmt::format("worker {}: {} handler(s) still running after the {} ms drain timeout; "
+                                             "cancelling them, their messages stay pending",
+                                             opts_.group, tasks_, opts_.drain_timeout.count()));
+        for (auto& [i, c] : consumers_)
+            if (!c->done)
+                c->cancel.emit(asio::cancellation_type::terminal);
+        for (auto* c : {claimer_.get(), retrier_.get()})
+            if (!c->done)
+                c->cancel.emit(asio::cancellation_type::terminal);
+        co_await wait_tasks(milliseconds{5000});
+    }
+    // Every ack of a handled message reaches the server before we say we stopped.
+    co_await wait_acks_drained(opts_.drain_timeout);
+    if (!ack_queue_.empty() || acks_in_flight_ > 0)
+        log.log(log_level::warn, fmt::format("worker {}: {} ack(s) could not be sent; those messages will be redelivered",
+                                             opts_.group, ack_queue_.size() + acks_in_flight_));
+    if (opts_.delete_consumers_on_stop) {
+        for (auto const& [i, c] : consumers_)
+            co_await delete_idle_consumer(c->name);
+        for (auto const& n : retired_names_)
+            co_await delete_idle_consumer(n);
+        co_await delete_idle_consumer(claimer_->name);
+    }
+    consumers_.clear();
+    retired_names_.clear();
+    for (auto id : keyspace_listeners_)
+        client_.remove_keyspace_listener(id);
+    keyspace_listeners_.clear();
+    if (reconnect_listener_)
+        client_.remove_reconnect_listener(*reconnect_listener_);
+    reconnect_listener_.reset();
+}
+
+// Deletes a consumer only if its pending list is empty, atomically (a script), so no pending
+// message ever loses its owner.
+asio::awaitable<void> worker_impl::delete_idle_consumer(std::string const& name) {
+    static constexpr std::string_view script = R"lua(
+local deleted = 0
+for i, key in ipairs(KEYS) do
+  local p = redis.call('XPENDING', key, ARGV[1], '-', '+', 1, ARGV[2])
+  if #p > 0 then return 0 end
+end
+for i, key in ipairs(KEYS) do
+  deleted = deleted + redis.call('XGROUP', 'DELCONSUMER', key, ARGV[1], ARGV[2])
+end
+return 1
+)lua";
+    request r;
+    r.push("EVAL", script, streams_.size(), streams_, opts_.group, name);
+    result<std::int64_t> out;
+    auto [ec, n] = co_await conn_.async_exec(r, adapt(out), tuple_awaitable);
+    if (ec || !out.has_value())
+        client_.get_logger().log(log_level::debug, fmt::format("worker {}: could not delete consumer {}: {}", opts_.group,
+                                                               name, ec ? ec.message() : out.error().message));
+}
+
+} // namespace detail
+
+worker::worker(client& c, worker_options opts) : impl_(std::make_shared<detail::worker_impl>(c, std::move(opts))) {}
+worker::~worker() { impl_->stop(); }
+void worker::on_message(handler h) { impl_->handler_ = std::move(h); }
+boost::asio::awaitable<void> worker::run() { return impl_->run(); }
+void worker::stop() { impl_->stop(); }
+void worker::add_consumer() { impl_->add_consumer(); }
+void worker::remove_consumer() { impl_->remove_consumer(); }
+worker_options const& worker::options() const noexcept { return impl_->opts_; }
+bool worker::running() const noexcept { return impl_->running_; }
+
+std::vector<std::string> worker::consumer_names() const {
+    std::vector<std::string> names;
+    for (auto const& [i, c] : impl_->consumers_)
+        if (!c->done)
+            names.push_back(c->name);
+    return names;
+}
+
+} // namespace redstream

@@ -1,0 +1,260 @@
+#include "worker_impl.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace redstream::detail {
+
+namespace {
+
+bool is_connection_error(error_code const& ec) {
+    return ec == errc::connection_lost || ec == errc::not_connected || ec == errc::connect_timeout ||
+           ec == errc::pong_timeout;
+}
+
+} // namespace
+
+std::size_t worker_impl::stream_index(std::string_view name) const {
+    for (std::size_t i = 0; i < streams_.size(); ++i)
+        if (streams_[i] == name)
+            return i;
+    return SIZE_MAX;
+}
+
+std::size_t worker_impl::available(consumer_state const& c) const {
+    std::size_t const worker_room = opts_.max_in_flight > in_flight_ ? opts_.max_in_flight - in_flight_ : 0;
+    std::size_t const own_room =
+        opts_.max_in_flight_per_consumer > c.in_flight ? opts_.max_in_flight_per_consumer - c.in_flight : 0;
+    return std::min(worker_room, own_room);
+}
+
+asio::awaitable<std::size_t> worker_impl::acquire(consumer_state& c, std::size_t want) {
+    while (available(c) == 0) {
+        if (c.stopping)
+            co_return 0;
+        if (!co_await capacity_signal_->wait(milliseconds{500}))
+            co_return 0;
+    }
+    std::size_t const grant = std::min(want, available(c));
+    in_flight_ += grant;
+    c.in_flight += grant;
+    co_return grant;
+}
+
+void worker_impl::release(std::size_t consumer, std::size_t n) {
+    if (n == 0)
+        return;
+    in_flight_ -= std::min(n, in_flight_);
+    if (auto it = consumers_.find(consumer); it != consumers_.end())
+        it->second->in_flight -= std::min(n, it->second->in_flight);
+    else if (consumer == SIZE_MAX && claimer_)
+        claimer_->in_flight -= std::min(n, claimer_->in_flight);
+    capacity_signal_->notify_all();
+}
+
+void worker_impl::wake_one() {
+    ++wake_generation_;
+    while (!parked_.empty()) {
+        auto* c = parked_.front();
+        parked_.pop_front();
+        if (c->parked) {
+            c->parked = false;
+            c->wake->notify_all();
+            return;
+        }
+    }
+}
+
+void worker_impl::wake_all() {
+    ++wake_generation_;
+    for (auto* c : parked_) {
+        c->parked = false;
+        c->wake->notify_all();
+    }
+    parked_.clear();
+    for (auto& [i, c] : consumers_)
+        c->wake->notify_all();
+}
+
+// Issues XREADGROUP now (not when awaited), so it travels while the previous batch is handled.
+void worker_impl::start_read(consumer_state& c, std::shared_ptr<read_slot> const& s, std::size_t count, bool block) {
+    s->req.clear();
+    if (block)
+        s->req.push("XREADGROUP", "GROUP", opts_.group, c.name, "COUNT", count, "BLOCK", opts_.block_slice, "STREAMS",
+                    streams_, new_ids_);
+    else
+        s->req.push("XREADGROUP", "GROUP", opts_.group, c.name, "COUNT", count, "STREAMS", streams_, new_ids_);
+    s->granted = count;
+    s->started = true;
+    s->done = false;
+    s->wake_generation = wake_generation_;
+    conn_.async_exec(s->req, adapt(s->reply), [s](error_code ec, std::size_t) {
+        s->ec = ec;
+        s->done = true;
+        s->ready.notify_all();
+    });
+}
+
+// Waits for a wake-up after an empty read. Returns false when the consumer must stop.
+asio::awaitable<bool> worker_impl::park(consumer_state& c, std::uint64_t generation) {
+    if (generation != wake_generation_)
+        co_return !c.stopping; // something arrived while the read travelled: read again
+    c.parked = true;
+    parked_.push_back(&c);
+    ++stats_.parked;
+    bool const alive = co_await c.wake->wait(opts_.idle_poll_interval);
+    --stats_.parked;
+    c.parked = false;
+    std::erase(parked_, &c);
+    co_return alive && !c.stopping;
+}
+
+asio::awaitable<void> worker_impl::after_read_error(consumer_state& c, error_code ec, std::string const& text,
+                                                    milliseconds& backoff) {
+    ++stats_.read_errors;
+    auto& log = client_.get_logger();
+    if (ec == server_errc::nogroup) {
+        log.log(log_level::error,
+                fmt::format("worker: NOGROUP: group '{}' does not exist on stream(s) {} (deleted under running "
+                            "consumers?); {}",
+                            opts_.group, fmt::join(streams_, ", "),
+                            opts_.recreate_group_on_nogroup ? "re-creating it" : "retrying with backoff; "
+                            "set recreate_group_on_nogroup to re-create it"));
+        if (opts_.recreate_group_on_nogroup) {
+            try {
+                co_await ensure_groups();
+            } catch (std::exception const& e) {
+                log.log(log_level::error, fmt::format("worker {}: re-creating the group failed: {}", opts_.group, e.what()));
+            }
+        }
+    } else if (ec == server_errc::wrongtype) {
+        log.log(log_level::error, fmt::format("worker {}: WRONGTYPE: a key in {} is not a stream; retrying with backoff",
+                                              opts_.group, fmt::join(streams_, ", ")));
+    } else if (!is_connection_error(ec)) {
+        log.log(log_level::error, fmt::format("worker {}: consumer {}: read failed: {}{}{}", opts_.group, c.name,
+                                              ec.message(), text.empty() ? "" : ": ", text));
+    }
+    // Bounded exponential backoff; a reconnect wakes us at once.
+    co_await c.wake->wait(backoff);
+    backoff = std::min(backoff * 2, milliseconds{2000});
+}
+
+asio::awaitable<void> worker_impl::consumer_main(consumer_state& c) {
+    auto self = shared_from_this();
+    auto ex = co_await asio::this_coro::executor;
+    std::shared_ptr<read_slot> current = std::make_shared<read_slot>(ex);
+    std::shared_ptr<read_slot> ahead = std::make_shared<read_slot>(ex);
+    std::uint64_t seen_reconnect = reconnect_generation_;
+    bool drain_pending = true; // start with our own pending list
+    bool want_block = false;
+    milliseconds backoff{50};
+
+    while (!c.stopping) {
+        if (drain_pending || seen_reconnect != reconnect_generation_) {
+            seen_reconnect = reconnect_generation_;
+            drain_pending = false;
+            co_await drain_own_pending(c.name, c.index, c.stopping);
+            continue;
+        }
+        bool blocked = false;
+        if (!current->started) {
+            std::size_t const grant = co_await acquire(c, opts_.batch);
+            if (grant == 0)
+                continue;
+            // block_slice mode: the consumer that found nothing holds the connection's one
+            // bounded blocking read; pending acks are written before it.
+            blocked = want_block && block_mode_ && !blocker_active_;
+            want_block = false;
+            if (blocked) {
+                blocker_active_ = true;
+                co_await client_.acquire_block_turn();
+                flush_acks();
+            }
+            start_read(c, current, grant, blocked);
+        }
+        while (!current->done)
+            co_await current->ready.wait();
+        current->started = false;
+        if (blocked) {
+            client_.release_block_turn();
+            blocker_active_ = false;
+        }
+
+        if (current->ec || !current->reply.has_value()) {
+            release(c.index, current->granted);
+            auto ec = current->ec ? current->ec : current->reply.error_code();
+            auto text = current->ec ? std::string{} : current->reply.error().message;
+            if (ec == errc::closed)
+                break;
+            if (is_connection_error(ec))
+                drain_pending = true; // a lost read may have delivered entries to our PEL
+            co_await after_read_error(c, ec, text, backoff);
+            continue;
+        }
+        backoff = milliseconds{50};
+        auto& reply = *current->reply;
+        std::size_t const got = reply.entry_count();
+        release(c.index, current->granted - std::min(got, current->granted));
+        if (got == 0) {
+            if (block_mode_ && !blocker_active_) {
+                want_block = true;
+                continue;
+            }
+            if (!co_await park(c, current->wake_generation))
+                break;
+            continue;
+        }
+        stats_.read += got;
+        if ((got >= current->granted || blocked) && !parked_.empty())
+            wake_one(); // there is probably more: let another consumer help
+        // Read-ahead: the next batch travels while this one is handled.
+        if (!c.stopping) {
+            if (std::size_t const room = std::min(available(c), opts_.batch); room > 0) {
+                in_flight_ += room;
+                c.in_flight += room;
+                start_read(c, ahead, room, false);
+            }
+        }
+        co_await handle_batch(c.name, c.index, reply, nullptr);
+        std::swap(current, ahead);
+    }
+    // A read-ahead still travelling has already moved entries into our pending list: on a
+    // graceful stop handle them too (the drain deadline cancels us if that takes too long).
+    for (auto* s : {current.get(), ahead.get()}) {
+        if (!s->started)
+            continue;
+        while (!s->done)
+            co_await s->ready.wait();
+        s->started = false;
+        if (s->ec || !s->reply.has_value()) {
+            release(c.index, s->granted);
+            continue;
+        }
+        std::size_t const got = s->reply->entry_count();
+        release(c.index, s->granted - std::min(got, s->granted));
+        stats_.read += got;
+        co_await handle_batch(c.name, c.index, *s->reply, nullptr);
+    }
+}
+
+} // namespace redstream::detail
+
+namespace redstream {
+
+worker_stats worker::stats() const {
+    auto s = impl_->stats_;
+    s.consumers = 0;
+    for (auto const& [i, c] : impl_->consumers_)
+        if (!c->done)
+            ++s.consumers;
+    s.in_flight = impl_->in_flight_;
+    s.pending_acks = impl_->ack_queue_.size() + impl_->acks_in_flight_;
+    return s;
+}
+
+} // namespace redstream

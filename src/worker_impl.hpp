@@ -1,0 +1,180 @@
+#pragma once
+
+#include <redstream/stream_readers.hpp>
+#include <redstream/worker.hpp>
+
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace redstream::detail {
+
+namespace asio = boost::asio;
+using clock = std::chrono::steady_clock;
+
+/// A timer used as a condition variable: waiters wait until notify_all() (or a deadline).
+class wake_signal {
+public:
+    explicit wake_signal(asio::any_io_executor ex) : timer_(ex, clock::time_point::max()) {}
+    /// Waits for notify_all() or `limit`. Returns false if the coroutine was cancelled.
+    asio::awaitable<bool> wait(milliseconds limit);
+    asio::awaitable<bool> wait() { return wait(milliseconds::max()); }
+    void notify_all() { timer_.cancel(); }
+
+private:
+    asio::steady_timer timer_;
+};
+
+struct consumer_state {
+    std::size_t index = 0;
+    std::string name;
+    asio::cancellation_signal cancel;   // emitted at the drain deadline
+    std::unique_ptr<wake_signal> wake;  // parking
+    std::size_t in_flight = 0;
+    bool stopping = false;
+    bool parked = false;
+    bool done = false;
+};
+
+/// One XREADGROUP kept in flight while the previous batch is handled (read-ahead).
+struct read_slot {
+    explicit read_slot(asio::any_io_executor ex) : ready(ex) {}
+    request req;
+    result<read_reply> reply;
+    wake_signal ready;
+    error_code ec;
+    std::size_t granted = 0;
+    std::uint64_t wake_generation = 0;
+    bool started = false;
+    bool done = false;
+};
+
+struct ack_record {
+    std::size_t stream;
+    stream_id id;
+    std::size_t consumer;
+    std::string marker; // idempotency key, empty when unused
+};
+
+struct retry_item {
+    clock::time_point due;
+    std::size_t stream;
+    stream_id id;
+    std::uint64_t deliveries;
+    milliseconds min_idle;
+    friend bool operator>(retry_item const& a, retry_item const& b) { return a.due > b.due; }
+};
+
+class worker_impl : public std::enable_shared_from_this<worker_impl> {
+public:
+    worker_impl(client& c, worker_options opts);
+
+    asio::awaitable<void> run();
+    void stop();
+    void add_consumer();
+    void remove_consumer();
+
+    client& client_;
+    connection& conn_;
+    worker_options opts_;
+    std::vector<std::string> streams_;
+    std::vector<std::string> dlq_streams_;
+    std::vector<std::string> new_ids_;       // ">" per stream
+    std::string identity_;
+    worker::handler handler_;
+    worker_stats stats_;
+    std::map<std::size_t, std::unique_ptr<consumer_state>> consumers_;
+    bool running_ = false;
+
+private:
+    // Lifecycle (worker.cpp).
+    asio::awaitable<void> ensure_groups();
+    asio::awaitable<void> choose_wakeup();
+    void spawn_consumer(std::size_t index);
+    void spawn_task(asio::awaitable<void> task, consumer_state* c);
+    asio::awaitable<void> shutdown();
+    asio::awaitable<void> wait_tasks(milliseconds limit);
+    asio::awaitable<void> delete_idle_consumer(std::string const& name);
+    std::string consumer_name(std::size_t index) const;
+
+    // Consumers (worker_consumer.cpp).
+    asio::awaitable<void> consumer_main(consumer_state& c);
+    void start_read(consumer_state& c, std::shared_ptr<read_slot> const& s, std::size_t count, bool block);
+    asio::awaitable<bool> park(consumer_state& c, std::uint64_t generation);
+    asio::awaitable<void> after_read_error(consumer_state& c, error_code ec, std::string const& text,
+                                           milliseconds& backoff);
+    std::size_t available(consumer_state const& c) const;
+    asio::awaitable<std::size_t> acquire(consumer_state& c, std::size_t want);
+    void release(std::size_t consumer, std::size_t n);
+    void wake_one();
+    void wake_all();
+    std::size_t stream_index(std::string_view name) const;
+
+    // Handling (worker_handle.cpp).
+    asio::awaitable<void> handle_batch(std::string const& consumer, std::size_t consumer_index, read_reply& r,
+                                       std::map<stream_id, std::uint64_t> const* deliveries);
+    asio::awaitable<void> handle_entries(std::string const& consumer, std::size_t consumer_index,
+                                         entry_batch const& batch, std::map<stream_id, std::uint64_t> const* deliveries);
+    asio::awaitable<void> handle_one(std::string const& consumer, std::size_t consumer_index,
+                                     entry_batch const& batch, std::size_t i, std::uint64_t deliveries,
+                                     std::string marker);
+    void release_marker(std::string const& marker, std::string const& consumer);
+    asio::awaitable<bool> dead_letter(message const& m, std::size_t consumer_index, std::string const& reason);
+    std::string idempotency_key(message const& m) const;
+    asio::awaitable<std::vector<std::optional<std::string>>> reserve_markers(std::vector<std::string> const& keys,
+                                                                             std::string const& owner);
+
+    // Pending lists, claims and retries (worker_recovery.cpp).
+    asio::awaitable<void> drain_own_pending(std::string const& name, std::size_t consumer_index,
+                                            bool const& stopping);
+    asio::awaitable<void> claim_loop(consumer_state& c);
+    asio::awaitable<void> retry_loop(consumer_state& c);
+
+    void schedule_retry(std::size_t stream, stream_id id, std::uint64_t deliveries, milliseconds delay);
+
+    // Acks (worker_acks.cpp).
+    void queue_ack(ack_record rec);
+    void arm_ack_timer();
+    void flush_acks();
+    asio::awaitable<void> wait_acks_drained(milliseconds limit);
+
+    std::unique_ptr<wake_signal> stop_signal_;
+    std::unique_ptr<wake_signal> capacity_signal_;
+    std::unique_ptr<wake_signal> tasks_signal_;
+    std::unique_ptr<wake_signal> retry_signal_;
+    std::unique_ptr<wake_signal> acks_signal_;
+    asio::steady_timer ack_timer_;
+    bool ack_timer_armed_ = false;
+    milliseconds ack_retry_delay_{0};
+    std::vector<ack_record> ack_queue_;
+    std::set<std::string> unflushed_done_; // idempotency keys acked here, "done" not yet written
+    std::size_t acks_in_flight_ = 0;
+    std::size_t ack_flushes_in_flight_ = 0;
+    std::deque<consumer_state*> parked_;
+    std::priority_queue<retry_item, std::vector<retry_item>, std::greater<>> retries_;
+    std::size_t in_flight_ = 0;
+    std::size_t tasks_ = 0;
+    std::uint64_t wake_generation_ = 0;
+    std::uint64_t reconnect_generation_ = 0;
+    std::vector<std::uint64_t> keyspace_listeners_;
+    std::optional<std::uint64_t> reconnect_listener_;
+    std::unique_ptr<consumer_state> claimer_;
+    std::unique_ptr<consumer_state> retrier_;
+    std::vector<std::string> retired_names_;
+    bool block_mode_ = false;
+    bool blocker_active_ = false;
+    bool stop_requested_ = false;
+    bool stopping_ = false;
+
+    friend class redstream::worker;
+};
+
+} // namespace redstream::detail

@@ -1,0 +1,473 @@
+#include <redstream/stream_readers.hpp>
+#include <redstream/worker.hpp>
+
+#include "redis_server.hpp"
+#include "run_coro.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <set>
+
+using namespace redstream;
+using namespace redstream::test;
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+config cfg_for(redis_server const& srv) {
+    auto c = config::from_url(srv.url());
+    c.reconnect.initial_delay = 20ms;
+    c.reconnect.max_delay = 200ms;
+    return c;
+}
+
+// Silent unless REDSTREAM_TEST_LOG is set (then everything goes to stderr).
+logger quiet() {
+    if (std::getenv("REDSTREAM_TEST_LOG"))
+        return logger{log_level::trace, [](log_level l, std::string_view m) {
+                          std::fprintf(stderr, "[%s] %.*s\n", std::string{to_string(l)}.c_str(), int(m.size()), m.data());
+                      }};
+    return logger::none();
+}
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+    asio::steady_timer t{co_await asio::this_coro::executor};
+    t.expires_after(d);
+    co_await t.async_wait(asio::use_awaitable);
+}
+
+// Polls `pred` on timer ticks until true or `limit`; returns its last value.
+template <class Pred>
+asio::awaitable<bool> eventually(Pred pred, std::chrono::milliseconds limit = 20s) {
+    auto const end = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > end)
+            co_return false;
+        co_await sleep_for(5ms);
+    }
+    co_return true;
+}
+
+asio::awaitable<void> produce(client& cl, std::string const& stream, int n, std::string const& tag = "m") {
+    std::vector<field_list> batch;
+    for (int i = 0; i < n; ++i) {
+        batch.push_back({{"n", std::to_string(i)}, {"tag", tag}});
+        if (batch.size() == 500 || i == n - 1) {
+            co_await cl.publish_batch(stream, batch);
+            batch.clear();
+        }
+    }
+}
+
+asio::awaitable<pending_summary> pending_of(client& cl, std::string const& stream, std::string const& group) {
+    request r;
+    r.push("XPENDING", stream, group);
+    pending_summary s;
+    co_await cl.connection().async_exec(r, adapt(s), asio::use_awaitable);
+    co_return s;
+}
+
+// Runs w.run() in the background; returns a flag set when it has returned.
+std::shared_ptr<bool> start_worker(asio::io_context& ioc, worker& w) {
+    auto done = std::make_shared<bool>(false);
+    asio::co_spawn(ioc, w.run(), [done](std::exception_ptr e) {
+        *done = true;
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (std::exception const& x) {
+                BOOST_ERROR("worker.run() threw: " << x.what());
+            }
+        }
+    });
+    return done;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(worker_tests)
+
+BOOST_AUTO_TEST_CASE(consumes_every_message_once_and_acks) {
+    redis_server::options o;
+    o.notify_keyspace_events = "Kt";
+    redis_server srv{o};
+    asio::io_context ioc;
+    client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+    worker w{cl, {.stream = "orders", .group = "billing", .consumers = 4, .identity = "t1"}};
+    std::map<std::string, int> seen;
+    w.on_message([&](message const& m) -> asio::awaitable<outcome> {
+        ++seen[std::string{m.field_or("n", "?")}];
+        BOOST_CHECK_EQUAL(m.deliveries(), 1u);
+        BOOST_CHECK_EQUAL(m.group(), "billing");
+        co_return ack;
+    });
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto done = start_worker(ioc, w);
+        BOOST_TEST(co_await eventually([&] { return w.running() && w.stats().consumers == 4; }));
+        co_await produce(cl, "orders", 5000);
+        BOOST_TEST(co_await eventually([&] { return w.stats().acked == 5000; }));
+        BOOST_TEST((w.stats().wakeup == "keyspace"));
+        auto names = w.consumer_names();
+        BOOST_TEST(names.size() == 4u);
+        BOOST_TEST((names.front() == "redstream.t1.0"));
+        w.stop();
+        BOOST_TEST(co_await eventually([&] { return *done; }));
+        auto p = co_await pending_of(cl, "orders", "billing");
+        BOOST_TEST(p.count == 0u);
+        // Idle consumers were deleted from the group on stop.
+        request r;
+        r.push("XINFO", "CONSUMERS", "orders", "billing");
+        std::vector<consumer_info> consumers;
+        co_await cl.connection().async_exec(r, adapt(consumers), asio::use_awaitable);
+        BOOST_TEST(consumers.empty());
+        cl.close();
+    });
+    BOOST_TEST(seen.size() == 5000u);
+    bool once = std::all_of(seen.begin(), seen.end(), [](auto const& kv) { return kv.second == 1; });
+    BOOST_TEST(once);
+}
+
+BOOST_AUTO_TEST_CASE(two_groups_each_see_every_message_and_partitions_are_read_together) {
+    redis_server::options o;
+    o.notify_keyspace_events = "Kt";
+    redis_server srv{o};
+    asio::io_context ioc;
+    client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+    std::vector<std::string> parts{"orders:{0}", "orders:{1}", "orders:{2}"};
+    worker a{cl, {.streams = parts, .group = "audit", .consumers = 2}};
+    worker b{cl, {.streams = parts, .group = "billing", .consumers = 3}};
+    std::map<std::string, int> per_stream_a;
+    int count_b = 0;
+    a.on_message([&](message const& m) -> asio::awaitable<outcome> {
+        ++per_stream_a[std::string{m.stream()}];
+        co_return ack;
+    });
+    b.on_message([&](message const&) -> asio::awaitable<outcome> {
+        ++count_b;
+        co_return ack;
+    });
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto da = start_worker(ioc, a);
+        auto db = start_worker(ioc, b);
+        BOOST_TEST(co_await eventually([&] { return a.stats().consumers == 2 && b.stats().consumers == 3; }));
+        for (auto const& p : parts)
+            co_await produce(cl, p, 300);
+        BOOST_TEST(co_await eventually([&] { return a.stats().acked == 900 && b.stats().acked == 900; }));
+        a.stop();
+        b.stop();
+        BOOST_TEST(co_await eventually([&] { return *da && *db; }));
+        cl.close();
+    });
+    BOOST_TEST(count_b == 900);
+    BOOST_TEST(per_stream_a.size() == 3u);
+    for (auto const& [s, n] : per_stream_a)
+        BOOST_TEST(n == 300, s);
+}
+
+BOOST_AUTO_TEST_CASE(poison_message_dead_lettered_after_exactly_max_deliveries) {
+    redis_server::options o;
+    o.notify_keyspace_events = "Kt";
+    redis_server srv{o};
+    asio::io_context ioc;
+    client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+    worker_options opts{.stream = "jobs", .group = "g", .consumers = 2};
+    opts.min_idle = 100ms;
+    opts.claim_interval = 30ms;
+    opts.max_deliveries = 3;
+    worker w{cl, opts};
+    int poison_attempts = 0, good = 0;
+    std::vector<std::uint64_t> seen_deliveries;
+    w.on_message([&](message const& m) -> asio::awaitable<outcome> {
+        if (m.field_or("kind", "") == "poison") {
+            ++poison_attempts;
+            seen_deliveries.push_back(m.deliveries());
+            throw std::runtime_error("cannot parse order");
+        }
+        ++good;
+        co_return ack;
+    });
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto done = start_worker(ioc, w);
+        BOOST_TEST(co_await eventually([&] { return w.stats().consumers == 2; }));
+        field_list const poison{{"kind", "poison"}, {"order", "42"}};
+        auto poison_id = co_await cl.publish("jobs", poison);
+        co_await produce(cl, "jobs", 20);
+        BOOST_TEST(co_await eventually([&] { return w.stats().dead_lettered == 1; }, 10s));
+        BOOST_TEST(co_await eventually([&] { return w.stats().acked == 20; }));
+        request r;
+        r.push("XRANGE", "jobs:dlq", "-", "+");
+        entry_batch dlq;
+        co_await cl.connection().async_exec(r, adapt(dlq), asio::use_awaitable);
+        BOOST_TEST_REQUIRE(dlq.size() == 1u);
+        BOOST_TEST((*dlq[0].find("order") == "42"));
+        BOOST_TEST((*dlq[0].find("origin_stream") == "jobs"));
+        BOOST_TEST(*dlq[0].find("origin_id") == poison_id.to_string());
+        BOOST_TEST((*dlq[0].find("deliveries") == "3"));
+        BOOST_TEST(dlq[0].find("last_error")->find("cannot parse order") != std::string_view::npos);
+        auto p = co_await pending_of(cl, "jobs", "g");
+        BOOST_TEST(p.count == 0u); // the original was acked with the move
+        w.stop();
+        BOOST_TEST(co_await eventually([&] { return *done; }));
+        cl.close();
+    });
+    BOOST_TEST(poison_attempts == 3);
+    BOOST_TEST((seen_deliveries == std::vector<std::uint64_t>{1, 2, 3}));
+    BOOST_TEST(good == 20);
+}
+
+BOOST_AUTO_TEST_CASE(retry_after_redelivers_with_a_higher_count) {
+    redis_server::options o;
+    o.notify_keyspace_events = "Kt";
+    redis_server srv{o};
+    asio::io_context ioc;
+    client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+    worker w{cl, {.stream = "s", .group = "g"}};
+    std::vector<std::uint64_t> attempts;
+    w.on_message([&](message const& m) -> asio::awaitable<outcome> {
+        attempts.push_back(m.deliveries());
+        if (m.deliveries() == 1)
+            co_return retry_after(150ms, "downstream busy");
+        co_return ack;
+    });
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto done = start_worker(ioc, w);
+        BOOST_TEST(co_await eventually([&] { return w.stats().consumers == 1; }));
+        auto const t0 = std::chrono::steady_clock::now();
+        {
+            field_list const f{{"k", "v"}};
+            co_await cl.publish("s", f);
+        }
+        BOOST_TEST(co_await eventually([&] { return w.stats().acked == 1; }));
+        BOOST_TEST((std::chrono::steady_clock::now() - t0 >= 150ms));
+        BOOST_TEST(w.stats().retried == 1u);
+        w.stop();
+        BOOST_TEST(co_await eventually([&] { return *done; }));
+        cl.close();
+    });
+    BOOST_TEST((attempts == std::vector<std::uint64_t>{1, 2}));
+}
+
+BOOST_AUTO_TEST_CASE(restart_with_same_name_rehandles_its_pending_list) {
+    redis_server::options o;
+    o.notify_keyspace_events = "Kt";
+    redis_server srv{o};
+    asio::io_context ioc;
+    client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+    std::set<std::string> handled;
+    std::vector<std::uint64_t> deliveries;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request setup;
+        setup.push("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM");
+        co_await cl.connection().async_exec(setup, adapt_ignore(), asio::use_awaitable);
+        co_await produce(cl, "s", 10);
+        // A previous run of consumer 0 read these and crashed before acking.
+        request read;
+        read.push("XREADGROUP", "GROUP", "g", "redstream.same.0", "COUNT", 100, "STREAMS", "s", ">");
+        read_reply r;
+        co_await cl.connection().async_exec(read, adapt(r), asio::use_awaitable);
+        BOOST_TEST(r.entry_count() == 10u);
+
+        worker w{cl, {.stream = "s", .group = "g", .identity = "same"}};
+        w.on_message([&](message const& m) -> asio::awaitable<outcome> {
+            handled.insert(std::string{m.field_or("n", "")});
+            deliveries.push_back(m.deliveries());
+            co_return ack;
+        });
+        auto done = start_worker(ioc, w);
+        BOOST_TEST(co_await eventually([&] { return w.stats().acked == 10; }));
+        w.stop();
+        BOOST_TEST(co_await eventually([&] { return *done; }));
+        auto p = co_await pending_of(cl, "s", "g");
+        BOOST_TEST(p.count == 0u);
+        cl.close();
+    });
+    BOOST_TEST(handled.size() == 10u);
+    bool second = std::all_of(deliveries.begin(), deliveries.end(), [](auto d) { return d == 2; });
+    BOOST_TEST(second);
+}
+
+BOOST_AUTO_TEST_CASE(graceful_stop_loses_no_ack) {
+    redis_server::options o;
+    o.notify_keyspace_events = "Kt";
+    redis_server srv{o};
+    asio::io_context ioc;
+    client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+    worker w{cl, {.stream = "s", .group = "g", .start_id = "0", .consumers = 4, .batch = 16}};
+    std::size_t handled = 0;
+    w.on_message([&](message const&) -> asio::awaitable<outcome> {
+        co_await sleep_for(1ms); // an I/O-bound handler
+        ++handled;
+        co_return ack;
+    });
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await produce(cl, "s", 3000);
+        auto done = start_worker(ioc, w);
+        BOOST_TEST(co_await eventually([&] { return handled >= 200; }));
+        w.stop(); // mid-flow: batches and read-aheads in flight
+        BOOST_TEST(co_await eventually([&] { return *done; }));
+        auto p = co_await pending_of(cl, "s", "g");
+        BOOST_TEST(p.count == 0u);           // nothing left pending after a graceful stop
+        BOOST_TEST(w.stats().acked == handled); // every handled message was acked
+        BOOST_TEST(handled < 3000u);
+        cl.close();
+    });
+}
+
+BOOST_AUTO_TEST_CASE(wakes_up_after_idle_in_both_modes) {
+    for (bool keyspace : {true, false}) {
+        redis_server::options o;
+        if (keyspace)
+            o.notify_keyspace_events = "Kt";
+        redis_server srv{o};
+        asio::io_context ioc;
+        client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+        worker_options opts{.stream = "s", .group = "g", .consumers = 3};
+        opts.idle_poll_interval = 10s; // so only a real wake-up can deliver in time
+        worker w{cl, opts};
+        int got = 0;
+        w.on_message([&](message const&) -> asio::awaitable<outcome> {
+            ++got;
+            co_return ack;
+        });
+        run_coro(ioc, [&]() -> asio::awaitable<void> {
+            auto done = start_worker(ioc, w);
+            BOOST_TEST(co_await eventually([&] { return w.stats().consumers == 3; }));
+            co_await sleep_for(200ms); // idle: everyone parked (or blocking)
+            BOOST_TEST((w.stats().wakeup == (keyspace ? "keyspace" : "block_slice")));
+            for (int i = 0; i < 3; ++i) {
+                {
+            field_list const f{{"i", std::to_string(i)}};
+            co_await cl.publish("s", f);
+        }
+                BOOST_TEST(co_await eventually([&] { return got == i + 1; }, 2s), "mode " << keyspace);
+                co_await sleep_for(100ms);
+            }
+            w.stop();
+            BOOST_TEST(co_await eventually([&] { return *done; }));
+            cl.close();
+        });
+    }
+}
+
+BOOST_AUTO_TEST_CASE(idempotency_skips_messages_already_done) {
+    redis_server::options o;
+    o.notify_keyspace_events = "Kt";
+    redis_server srv{o};
+    asio::io_context ioc;
+    client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+    worker_options opts{.stream = "s", .group = "g"};
+    opts.idempotency.enabled = true;
+    opts.idempotency.key_field = "order_id";
+    worker w{cl, opts};
+    std::vector<std::string> charged;
+    w.on_message([&](message const& m) -> asio::awaitable<outcome> {
+        charged.emplace_back(m.field_or("order_id", ""));
+        co_return ack;
+    });
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request mark;
+        mark.push("SET", "redstream:done:A-1", "done");
+        co_await cl.connection().async_exec(mark, adapt_ignore(), asio::use_awaitable);
+        auto done = start_worker(ioc, w);
+        BOOST_TEST(co_await eventually([&] { return w.stats().consumers == 1; }));
+        {
+            field_list const f{{"order_id", "A-1"}};
+            co_await cl.publish("s", f);
+        }
+        {
+            field_list const f{{"order_id", "A-2"}};
+            co_await cl.publish("s", f);
+        }
+        {
+            field_list const f{{"order_id", "A-2"}};
+            co_await cl.publish("s", f);
+        } // the producer retried: same effect key
+        BOOST_TEST(co_await eventually([&] { return w.stats().acked == 3; }));
+        request check;
+        check.push("GET", "redstream:done:A-2");
+        check.push("PTTL", "redstream:done:A-2");
+        std::string state;
+        std::int64_t ttl = 0;
+        co_await cl.connection().async_exec(check, adapt(state, ttl), asio::use_awaitable);
+        BOOST_TEST((state == "done"));
+        BOOST_TEST(ttl > 0);
+        w.stop();
+        BOOST_TEST(co_await eventually([&] { return *done; }));
+        cl.close();
+    });
+    BOOST_TEST((charged == std::vector<std::string>{"A-2"}));
+    BOOST_TEST(w.stats().skipped_duplicates == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(group_destroyed_under_running_consumers_is_reported_and_recreated) {
+    redis_server::options o;
+    o.notify_keyspace_events = "Kt";
+    redis_server srv{o};
+    asio::io_context ioc;
+    std::vector<std::string> errors;
+    logger capture{log_level::error, [&](log_level, std::string_view m) { errors.emplace_back(m); }};
+    client cl{ioc.get_executor(), cfg_for(srv), capture};
+    worker_options opts{.stream = "s", .group = "g", .consumers = 2};
+    opts.recreate_group_on_nogroup = true;
+    opts.idle_poll_interval = 50ms;
+    worker w{cl, opts};
+    int got = 0;
+    w.on_message([&](message const&) -> asio::awaitable<outcome> {
+        ++got;
+        co_return ack;
+    });
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto done = start_worker(ioc, w);
+        BOOST_TEST(co_await eventually([&] { return w.stats().consumers == 2; }));
+        request destroy;
+        destroy.push("XGROUP", "DESTROY", "s", "g");
+        co_await cl.connection().async_exec(destroy, adapt_ignore(), asio::use_awaitable);
+        BOOST_TEST(co_await eventually([&] { return w.stats().read_errors > 0; }, 5s));
+        co_await sleep_for(200ms); // consumers re-create it ("$"): only later messages count
+        {
+            field_list const f{{"k", "v"}};
+            co_await cl.publish("s", f);
+        }
+        BOOST_TEST(co_await eventually([&] { return got == 1; }, 5s));
+        w.stop();
+        BOOST_TEST(co_await eventually([&] { return *done; }));
+        cl.close();
+    });
+    bool reported = std::any_of(errors.begin(), errors.end(),
+                                [](auto const& e) { return e.find("NOGROUP") != std::string::npos; });
+    BOOST_TEST(reported);
+    BOOST_TEST(w.stats().read_errors < 200u); // backoff, not a busy loop
+}
+
+BOOST_AUTO_TEST_CASE(wrong_type_key_fails_run_clearly) {
+    redis_server srv;
+    asio::io_context ioc;
+    client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+    worker w{cl, {.stream = "not-a-stream", .group = "g"}};
+    w.on_message([](message const&) -> asio::awaitable<outcome> { co_return ack; });
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request set;
+        set.push("SET", "not-a-stream", "x");
+        co_await cl.connection().async_exec(set, adapt_ignore(), asio::use_awaitable);
+        try {
+            co_await w.run();
+            BOOST_FAIL("run() accepted a string key");
+        } catch (boost::system::system_error const& e) {
+            BOOST_TEST((e.code() == server_errc::wrongtype));
+            BOOST_TEST(std::string{e.what()}.find("not-a-stream") != std::string::npos, e.what());
+        }
+        cl.close();
+    });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
