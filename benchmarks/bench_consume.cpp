@@ -1,0 +1,229 @@
+// Consume+ack throughput: the redstream worker (default options unless told otherwise) versus
+// a raw baseline that drives the same connection with hand-pipelined XREADGROUP/XACK and no
+// framework. Same server, same pre-filled stream, alternating rounds.
+//
+//   bench_consume [--url URL] [--messages N] [--rounds R] [--consumers C] [--payload BYTES]
+//
+// Reports msgs/s, client CPU us/msg (getrusage), server main-thread CPU us/msg and busy %
+// (INFO cpu after CONFIG RESETSTAT... the deltas of used_cpu_*_main_thread).
+
+#include <redstream/stream_readers.hpp>
+#include <redstream/worker.hpp>
+
+#include "bench_common.hpp"
+#include "support/private_redis.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <fmt/core.h>
+
+#include <optional>
+
+namespace asio = boost::asio;
+using namespace redstream;
+
+namespace {
+
+constexpr std::string_view stream = "redstream:bench:consume";
+constexpr std::string_view group = "bench";
+
+struct measure {
+    double msgs_per_s = 0;
+    double client_us = 0;
+    double server_us = 0;
+    double server_busy = 0;
+};
+
+// Runs `body` to completion on ioc.
+template <class F>
+void run(asio::io_context& ioc, F&& body) {
+    bool done = false;
+    std::exception_ptr failure;
+    asio::co_spawn(ioc, std::forward<F>(body)(), [&](std::exception_ptr e) {
+        failure = e;
+        done = true;
+    });
+    ioc.restart();
+    while (!done)
+        ioc.run_one();
+    if (failure)
+        std::rethrow_exception(failure);
+}
+
+asio::awaitable<double> server_main_thread_cpu(connection& conn) {
+    request r;
+    r.push("INFO", "cpu");
+    std::string info;
+    co_await conn.async_exec(r, adapt(info), asio::use_awaitable);
+    double total = 0;
+    for (std::string_view key : {"used_cpu_sys_main_thread:", "used_cpu_user_main_thread:"}) {
+        auto pos = info.find(key);
+        if (pos != std::string::npos)
+            total += std::stod(info.substr(pos + key.size()));
+    }
+    co_return total;
+}
+
+asio::awaitable<void> prefill(connection& conn, std::size_t n, std::size_t payload) {
+    request r;
+    r.push("DEL", stream);
+    r.push("XGROUP", "CREATE", stream, group, "0", "MKSTREAM");
+    co_await conn.async_exec(r, adapt_ignore(), asio::use_awaitable);
+    std::string const value(payload, 'x');
+    request fill;
+    for (std::size_t i = 0; i < n; ++i) {
+        fill.push("XADD", stream, "*", "seq", i, "payload", value);
+        if (fill.commands() == 1000 || i + 1 == n) {
+            co_await conn.async_exec(fill, adapt_ignore(), asio::use_awaitable);
+            fill.clear();
+        }
+    }
+}
+
+// Measures `work` (which consumes and acks n messages) for wall time, client and server CPU.
+template <class Work>
+asio::awaitable<measure> measured(connection& conn, std::size_t n, Work work) {
+    auto const server0 = co_await server_main_thread_cpu(conn);
+    auto const cpu0 = bench::cpu_seconds();
+    auto const t0 = std::chrono::steady_clock::now();
+    co_await work();
+    double const wall = bench::seconds_since(t0);
+    double const client = bench::cpu_seconds() - cpu0;
+    auto const server = co_await server_main_thread_cpu(conn) - server0;
+    auto const dn = static_cast<double>(n);
+    co_return measure{dn / wall, client * 1e6 / dn, server * 1e6 / dn, server / wall * 100};
+}
+
+// The raw baseline: C coroutines, each sends [XACK previous batch, XREADGROUP next] in one
+// request, as a hand-written pipelined consumer would.
+asio::awaitable<void> raw_consume(connection& conn, std::size_t n, std::size_t consumers, std::size_t batch) {
+    std::size_t acked = 0;
+    std::size_t finished = 0;
+    auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer done{ex, std::chrono::steady_clock::time_point::max()};
+    for (std::size_t c = 0; c < consumers; ++c)
+        asio::co_spawn(ex, [&, c]() -> asio::awaitable<void> {
+            std::string const name = fmt::format("raw-{}", c);
+            std::vector<stream_id> ids;
+            request r;
+            read_reply reply;
+            std::int64_t ack_count = 0;
+            for (;;) {
+                r.clear();
+                if (!ids.empty())
+                    r.push("XACK", stream, group, ids);
+                r.push("XREADGROUP", "GROUP", group, name, "COUNT", batch, "STREAMS", stream, ">");
+                if (!ids.empty())
+                    co_await conn.async_exec(r, adapt(ack_count, reply), asio::use_awaitable);
+                else
+                    co_await conn.async_exec(r, adapt(reply), asio::use_awaitable);
+                acked += ids.size();
+                ids.clear();
+                for (auto const& s : reply.streams)
+                    for (std::size_t i = 0; i < s.size(); ++i)
+                        ids.push_back(s[i].id());
+                if (ids.empty() && acked >= n)
+                    break;
+                if (ids.empty())
+                    continue; // another coroutine holds the rest; its ack comes with its next read
+            }
+            if (++finished == consumers)
+                done.cancel();
+        }, asio::detached);
+    co_await done.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+asio::awaitable<void> framework_consume(client& cl, std::size_t n, std::size_t consumers) {
+    worker_options opts;
+    opts.stream = std::string{stream};
+    opts.group = std::string{group};
+    opts.create_group = false;
+    opts.consumers = consumers;
+    opts.delete_consumers_on_stop = false;
+    worker w{cl, opts};
+    std::size_t handled = 0;
+    w.on_message([&](message const&) -> asio::awaitable<outcome> {
+        ++handled;
+        co_return ack;
+    });
+    auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer poll{ex};
+    bool finished = false;
+    asio::co_spawn(ex, w.run(), [&](std::exception_ptr) { finished = true; });
+    while (w.stats().acked < n) {
+        poll.expires_after(std::chrono::milliseconds{1});
+        co_await poll.async_wait(asio::use_awaitable);
+    }
+    w.stop();
+    while (!finished) {
+        poll.expires_after(std::chrono::milliseconds{1});
+        co_await poll.async_wait(asio::use_awaitable);
+    }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    try {
+        bench::args a{argc, argv};
+        auto url = a.get("--url", "");
+        auto const n = a.get_size("--messages", 500'000);
+        auto const rounds = a.get_size("--rounds", 3);
+        auto const consumers = a.get_size("--consumers", 1);
+        auto const payload = a.get_size("--payload", 16);
+        a.finish();
+        std::optional<support::private_redis> server;
+        if (url.empty()) {
+            server.emplace();
+            url = server->url();
+        }
+        asio::io_context ioc;
+        client cl{ioc.get_executor(), config::from_url(url), logger{log_level::error, [](log_level, std::string_view m) {
+                                                                        fmt::print(stderr, "{}\n", m);
+                                                                    }}};
+        auto& conn = cl.connection();
+        std::vector<measure> fw, raw;
+        fmt::print("consume+ack: {} messages ({}-byte payload) per round, {} rounds, {} consumer(s)\n", n, payload,
+                   rounds, consumers);
+        for (std::size_t r = 0; r < rounds; ++r) {
+            measure m_fw, m_raw;
+            run(ioc, [&]() -> asio::awaitable<void> { co_await prefill(conn, n, payload); });
+            run(ioc, [&]() -> asio::awaitable<void> {
+                m_fw = co_await measured(conn, n, [&]() { return framework_consume(cl, n, consumers); });
+            });
+            run(ioc, [&]() -> asio::awaitable<void> { co_await prefill(conn, n, payload); });
+            run(ioc, [&]() -> asio::awaitable<void> {
+                m_raw = co_await measured(conn, n, [&]() { return raw_consume(conn, n, consumers, 128); });
+            });
+            fw.push_back(m_fw);
+            raw.push_back(m_raw);
+            fmt::print("  round {}: redstream {:>9.0f} msg/s client {:.2f} us/msg server {:.2f} us/msg ({:.0f}% busy) | "
+                       "raw {:>9.0f} msg/s client {:.2f} server {:.2f} ({:.0f}% busy)\n",
+                       r + 1, m_fw.msgs_per_s, m_fw.client_us, m_fw.server_us, m_fw.server_busy, m_raw.msgs_per_s,
+                       m_raw.client_us, m_raw.server_us, m_raw.server_busy);
+        }
+        auto med = [](std::vector<measure> const& v, double measure::*f) {
+            std::vector<double> x;
+            for (auto const& m : v)
+                x.push_back(m.*f);
+            return bench::median(x);
+        };
+        double const f = med(fw, &measure::msgs_per_s), b = med(raw, &measure::msgs_per_s);
+        fmt::print("median: redstream {:.0f} msg/s (client {:.2f} us/msg, server {:.2f} us/msg, server busy {:.0f}%), "
+                   "raw {:.0f} msg/s (client {:.2f}, server {:.2f}, busy {:.0f}%), ratio {:.2f}\n",
+                   f, med(fw, &measure::client_us), med(fw, &measure::server_us), med(fw, &measure::server_busy), b,
+                   med(raw, &measure::client_us), med(raw, &measure::server_us), med(raw, &measure::server_busy), f / b);
+        cl.close();
+        ioc.restart();
+        ioc.run_for(std::chrono::seconds(2));
+        return 0;
+    } catch (std::exception const& e) {
+        fmt::print(stderr, "error: {}\n", e.what());
+        return 2;
+    }
+}
