@@ -3,6 +3,7 @@
 // framework. Same server, same pre-filled stream, alternating rounds.
 //
 //   bench_consume [--url URL] [--messages N] [--rounds R] [--consumers C] [--payload BYTES]
+//                 [--max-in-flight N] [--per-consumer N] [--framework-only yes]
 //
 // Reports msgs/s, client CPU us/msg (getrusage), server main-thread CPU us/msg and busy %
 // (INFO cpu after CONFIG RESETSTAT... the deltas of used_cpu_*_main_thread).
@@ -138,8 +139,13 @@ asio::awaitable<void> raw_consume(connection& conn, std::size_t n, std::size_t c
     co_await done.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
+std::size_t max_in_flight_option = 65536;
+std::size_t per_consumer_option = 512;
+
 asio::awaitable<void> framework_consume(client& cl, std::size_t n, std::size_t consumers) {
     worker_options opts;
+    opts.max_in_flight = max_in_flight_option;
+    opts.max_in_flight_per_consumer = per_consumer_option;
     opts.stream = std::string{stream};
     opts.group = std::string{group};
     opts.create_group = false;
@@ -176,6 +182,9 @@ int main(int argc, char** argv) {
         auto const rounds = a.get_size("--rounds", 3);
         auto const consumers = a.get_size("--consumers", 1);
         auto const payload = a.get_size("--payload", 16);
+        max_in_flight_option = a.get_size("--max-in-flight", 65536);
+        per_consumer_option = a.get_size("--per-consumer", 512);
+        bool const framework_only = a.get("--framework-only", "no") == "yes";
         a.finish();
         std::optional<support::private_redis> server;
         if (url.empty()) {
@@ -196,10 +205,12 @@ int main(int argc, char** argv) {
             run(ioc, [&]() -> asio::awaitable<void> {
                 m_fw = co_await measured(conn, n, [&]() { return framework_consume(cl, n, consumers); });
             });
-            run(ioc, [&]() -> asio::awaitable<void> { co_await prefill(conn, n, payload); });
-            run(ioc, [&]() -> asio::awaitable<void> {
-                m_raw = co_await measured(conn, n, [&]() { return raw_consume(conn, n, consumers, 128); });
-            });
+            if (!framework_only) {
+                run(ioc, [&]() -> asio::awaitable<void> { co_await prefill(conn, n, payload); });
+                run(ioc, [&]() -> asio::awaitable<void> {
+                    m_raw = co_await measured(conn, n, [&]() { return raw_consume(conn, n, consumers, 128); });
+                });
+            }
             fw.push_back(m_fw);
             raw.push_back(m_raw);
             fmt::print("  round {}: redstream {:>9.0f} msg/s client {:.2f} us/msg server {:.2f} us/msg ({:.0f}% busy) | "
@@ -217,7 +228,11 @@ int main(int argc, char** argv) {
         fmt::print("median: redstream {:.0f} msg/s (client {:.2f} us/msg, server {:.2f} us/msg, server busy {:.0f}%), "
                    "raw {:.0f} msg/s (client {:.2f}, server {:.2f}, busy {:.0f}%), ratio {:.2f}\n",
                    f, med(fw, &measure::client_us), med(fw, &measure::server_us), med(fw, &measure::server_busy), b,
-                   med(raw, &measure::client_us), med(raw, &measure::server_us), med(raw, &measure::server_busy), f / b);
+                   med(raw, &measure::client_us), med(raw, &measure::server_us), med(raw, &measure::server_busy),
+                   b > 0 ? f / b : 0.0);
+        rusage ru{};
+        ::getrusage(RUSAGE_SELF, &ru);
+        fmt::print("peak RSS of this process: {:.1f} MiB\n", static_cast<double>(ru.ru_maxrss) / 1024.0);
         cl.close();
         ioc.restart();
         ioc.run_for(std::chrono::seconds(2));

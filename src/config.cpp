@@ -78,6 +78,18 @@ void parse_query(std::string_view query, config& cfg) {
     }
 }
 
+// "user:pass", or just "pass" (redis://password@host is common shorthand; an empty user means
+// the default user).
+void parse_credentials(std::string_view creds, config& cfg) {
+    auto colon = creds.find(':');
+    if (colon == std::string_view::npos) {
+        cfg.password = percent_decode(creds);
+    } else {
+        cfg.username = percent_decode(creds.substr(0, colon));
+        cfg.password = percent_decode(creds.substr(colon + 1));
+    }
+}
+
 } // namespace
 
 config config::from_url(std::string_view url) {
@@ -98,15 +110,8 @@ config config::from_url(std::string_view url) {
         cfg.kind = transport::unix_socket;
         // unix://[user:pass@]/path
         if (auto at = rest.rfind('@'); at != std::string_view::npos && rest.front() != '/') {
-            auto creds = rest.substr(0, at);
+            parse_credentials(rest.substr(0, at), cfg);
             rest = rest.substr(at + 1);
-            auto colon = creds.find(':');
-            if (colon == std::string_view::npos) {
-                cfg.password = percent_decode(creds);
-            } else {
-                cfg.username = percent_decode(creds.substr(0, colon));
-                cfg.password = percent_decode(creds.substr(colon + 1));
-            }
         }
         if (rest.empty() || rest.front() != '/')
             invalid("unix:// URLs need an absolute socket path");
@@ -125,16 +130,8 @@ config config::from_url(std::string_view url) {
         rest = rest.substr(0, slash);
     }
     if (auto at = rest.rfind('@'); at != std::string_view::npos) {
-        auto creds = rest.substr(0, at);
+        parse_credentials(rest.substr(0, at), cfg);
         rest = rest.substr(at + 1);
-        auto colon = creds.find(':');
-        if (colon == std::string_view::npos) {
-            // redis://password@host is common shorthand; an empty user means the default user.
-            cfg.password = percent_decode(creds);
-        } else {
-            cfg.username = percent_decode(creds.substr(0, colon));
-            cfg.password = percent_decode(creds.substr(colon + 1));
-        }
     }
     std::string_view host = rest, port;
     if (!rest.empty() && rest.front() == '[') { // IPv6 literal

@@ -1,0 +1,169 @@
+// Wake-up latency per mode. For each wake-up mode (keyspace pushes, block_slice):
+//  1. a producer publishes at --rate msg/s for --seconds, each message carrying its send time;
+//     handlers record produce->handle latency (p50/p99/p99.9);
+//  2. idle acks: --idle-samples single messages spaced 100 ms apart; for each, the time from the
+//     handler returning ack until a second connection sees the message leave the pending list
+//     (polled every 200 us), i.e. how long an ack issued while idle waits to reach the server.
+//
+//   bench_latency [--rate 5000] [--seconds 5] [--consumers 4] [--idle-samples 20]
+
+#include <redstream/stream_readers.hpp>
+#include <redstream/worker.hpp>
+
+#include "bench_common.hpp"
+#include "support/private_redis.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <fmt/core.h>
+
+namespace asio = boost::asio;
+using namespace redstream;
+using clk = std::chrono::steady_clock;
+
+namespace {
+
+double percentile(std::vector<double> v, double p) {
+    if (v.empty())
+        return 0;
+    std::sort(v.begin(), v.end());
+    auto idx = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
+    return v[std::min(idx, v.size() - 1)];
+}
+
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(clk::now().time_since_epoch()).count();
+}
+
+asio::awaitable<void> sleep_until(clk::time_point t) {
+    asio::steady_timer timer{co_await asio::this_coro::executor};
+    timer.expires_at(t);
+    co_await timer.async_wait(asio::use_awaitable);
+}
+
+struct mode_result {
+    std::vector<double> latency_us;
+    std::vector<double> idle_ack_us;
+};
+
+asio::awaitable<void> run_mode(client& cl, connection& observer, wakeup_mode mode, std::size_t rate, double seconds,
+                               std::size_t consumers, std::size_t idle_samples, mode_result& out) {
+    std::string const stream = mode == wakeup_mode::keyspace ? "lat:keyspace" : "lat:block";
+    request del;
+    del.push("DEL", stream);
+    co_await cl.connection().async_exec(del, adapt_ignore(), asio::use_awaitable);
+    worker_options opts;
+    opts.stream = stream;
+    opts.group = "lat";
+    opts.consumers = consumers;
+    opts.wakeup = mode;
+    opts.configure_keyspace_events = mode == wakeup_mode::keyspace;
+    worker w{cl, opts};
+    bool measuring_latency = true;
+    clk::time_point handled_at{};
+    w.on_message([&](message const& m) -> asio::awaitable<outcome> {
+        if (measuring_latency) {
+            auto sent = std::stoll(std::string{m.field_or("ts", "0")});
+            out.latency_us.push_back(static_cast<double>(now_ns() - sent) / 1e3);
+        } else {
+            handled_at = clk::now();
+        }
+        co_return ack;
+    });
+    bool finished = false;
+    asio::co_spawn(co_await asio::this_coro::executor, w.run(), [&](std::exception_ptr) { finished = true; });
+    while (!w.running() || w.stats().consumers < consumers)
+        co_await sleep_until(clk::now() + std::chrono::milliseconds{5});
+    co_await sleep_until(clk::now() + std::chrono::milliseconds{300}); // idle: everyone parked
+
+    // 1. Produce at a fixed rate.
+    auto const total = static_cast<std::size_t>(static_cast<double>(rate) * seconds);
+    auto const interval = std::chrono::nanoseconds{1'000'000'000 / rate};
+    auto next = clk::now();
+    request r;
+    for (std::size_t i = 0; i < total; ++i) {
+        next += interval;
+        co_await sleep_until(next);
+        r.clear();
+        r.push("XADD", stream, "*", "ts", now_ns());
+        co_await cl.connection().async_exec(r, adapt_ignore(), asio::use_awaitable);
+    }
+    while (w.stats().acked < total)
+        co_await sleep_until(clk::now() + std::chrono::milliseconds{1});
+
+    // 2. Idle acks, observed from a second connection.
+    measuring_latency = false;
+    request pending;
+    pending.push("XPENDING", stream, "lat");
+    for (std::size_t i = 0; i < idle_samples; ++i) {
+        co_await sleep_until(clk::now() + std::chrono::milliseconds{100});
+        handled_at = {};
+        r.clear();
+        r.push("XADD", stream, "*", "ts", now_ns());
+        co_await cl.connection().async_exec(r, adapt_ignore(), asio::use_awaitable);
+        pending_summary s;
+        for (;;) {
+            co_await observer.async_exec(pending, adapt(s), asio::use_awaitable);
+            if (handled_at != clk::time_point{} && s.count == 0)
+                break;
+            co_await sleep_until(clk::now() + std::chrono::microseconds{200});
+        }
+        out.idle_ack_us.push_back(std::chrono::duration<double, std::micro>(clk::now() - handled_at).count());
+    }
+    w.stop();
+    while (!finished)
+        co_await sleep_until(clk::now() + std::chrono::milliseconds{1});
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    try {
+        bench::args a{argc, argv};
+        auto const rate = a.get_size("--rate", 5000);
+        auto const seconds = static_cast<double>(a.get_size("--seconds", 5));
+        auto const consumers = a.get_size("--consumers", 4);
+        auto const idle = a.get_size("--idle-samples", 20);
+        a.finish();
+        support::private_redis server;
+        asio::io_context ioc;
+        client cl{ioc.get_executor(), config::from_url(server.url()), logger{log_level::error, [](log_level, std::string_view m) {
+                                                                               fmt::print(stderr, "{}\n", m);
+                                                                           }}};
+        connection observer{ioc.get_executor(), config::from_url(server.url()), logger::none()};
+        observer.async_run([](error_code) {});
+        fmt::print("wake-up latency: {} msg/s for {:.0f} s, {} consumers, {} idle-ack samples\n", rate, seconds,
+                   consumers, idle);
+        fmt::print("| mode | produce->handle p50 | p99 | p99.9 | idle ack wait p50 | max |\n|---|---|---|---|---|---|\n");
+        for (auto mode : {wakeup_mode::keyspace, wakeup_mode::block_slice}) {
+            mode_result res;
+            bool done = false;
+            std::exception_ptr failure;
+            asio::co_spawn(ioc, run_mode(cl, observer, mode, rate, seconds, consumers, idle, res),
+                           [&](std::exception_ptr e) {
+                               failure = e;
+                               done = true;
+                           });
+            ioc.restart();
+            while (!done)
+                ioc.run_one();
+            if (failure)
+                std::rethrow_exception(failure);
+            fmt::print("| {} | {:.0f} us | {:.0f} us | {:.0f} us | {:.0f} us | {:.0f} us |\n",
+                       mode == wakeup_mode::keyspace ? "keyspace" : "block_slice", percentile(res.latency_us, 50),
+                       percentile(res.latency_us, 99), percentile(res.latency_us, 99.9), percentile(res.idle_ack_us, 50),
+                       percentile(res.idle_ack_us, 100));
+        }
+        observer.close();
+        cl.close();
+        ioc.restart();
+        ioc.run_for(std::chrono::seconds(2));
+        return 0;
+    } catch (std::exception const& e) {
+        fmt::print(stderr, "error: {}\n", e.what());
+        return 2;
+    }
+}
