@@ -79,6 +79,7 @@ asio::awaitable<void> run_mode(client& cl, connection& observer, wakeup_mode mod
         co_await sleep_until(clk::now() + std::chrono::milliseconds{5});
     co_await sleep_until(clk::now() + std::chrono::milliseconds{300}); // idle: everyone parked
 
+    fmt::print(stderr, "  {}: consumers ready, producing\n", stream);
     // 1. Produce at a fixed rate.
     auto const total = static_cast<std::size_t>(static_cast<double>(rate) * seconds);
     auto const interval = std::chrono::nanoseconds{1'000'000'000 / rate};
@@ -94,6 +95,7 @@ asio::awaitable<void> run_mode(client& cl, connection& observer, wakeup_mode mod
     while (w.stats().acked < total)
         co_await sleep_until(clk::now() + std::chrono::milliseconds{1});
 
+    fmt::print(stderr, "  {}: {} handled, measuring idle acks\n", stream, total);
     // 2. Idle acks, observed from a second connection.
     measuring_latency = false;
     request pending;
