@@ -2,10 +2,15 @@
 
 // Small helpers shared by the benchmark programs: medians, CPU time, argument parsing.
 
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -20,6 +25,23 @@ inline double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     auto const n = v.size();
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/// Runs the coroutine made by `make()` on `ioc` until it finishes (other work on `ioc`, such
+/// as the connection's own coroutines, keeps running too); rethrows what it threw.
+template <class Make>
+void run_to_completion(boost::asio::io_context& ioc, Make&& make) {
+    bool done = false;
+    std::exception_ptr failure;
+    boost::asio::co_spawn(ioc, std::forward<Make>(make)(), [&](std::exception_ptr e) {
+        failure = e;
+        done = true;
+    });
+    ioc.restart();
+    while (!done)
+        ioc.run_one();
+    if (failure)
+        std::rethrow_exception(failure);
 }
 
 /// User+system CPU seconds of this process.

@@ -40,22 +40,6 @@ struct measure {
     double server_busy = 0;
 };
 
-// Runs `body` to completion on ioc.
-template <class F>
-void run(asio::io_context& ioc, F&& body) {
-    bool done = false;
-    std::exception_ptr failure;
-    asio::co_spawn(ioc, std::forward<F>(body)(), [&](std::exception_ptr e) {
-        failure = e;
-        done = true;
-    });
-    ioc.restart();
-    while (!done)
-        ioc.run_one();
-    if (failure)
-        std::rethrow_exception(failure);
-}
-
 asio::awaitable<double> server_main_thread_cpu(connection& conn) {
     request r;
     r.push("INFO", "cpu");
@@ -201,13 +185,13 @@ int main(int argc, char** argv) {
                    rounds, consumers);
         for (std::size_t r = 0; r < rounds; ++r) {
             measure m_fw, m_raw;
-            run(ioc, [&]() -> asio::awaitable<void> { co_await prefill(conn, n, payload); });
-            run(ioc, [&]() -> asio::awaitable<void> {
+            bench::run_to_completion(ioc, [&]() -> asio::awaitable<void> { co_await prefill(conn, n, payload); });
+            bench::run_to_completion(ioc, [&]() -> asio::awaitable<void> {
                 m_fw = co_await measured(conn, n, [&]() { return framework_consume(cl, n, consumers); });
             });
             if (!framework_only) {
-                run(ioc, [&]() -> asio::awaitable<void> { co_await prefill(conn, n, payload); });
-                run(ioc, [&]() -> asio::awaitable<void> {
+                bench::run_to_completion(ioc, [&]() -> asio::awaitable<void> { co_await prefill(conn, n, payload); });
+                bench::run_to_completion(ioc, [&]() -> asio::awaitable<void> {
                     m_raw = co_await measured(conn, n, [&]() { return raw_consume(conn, n, consumers, 128); });
                 });
             }

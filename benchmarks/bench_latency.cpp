@@ -142,18 +142,8 @@ int main(int argc, char** argv) {
         fmt::print("| mode | produce->handle p50 | p99 | p99.9 | idle ack wait p50 | max |\n|---|---|---|---|---|---|\n");
         for (auto mode : {wakeup_mode::keyspace, wakeup_mode::block_slice}) {
             mode_result res;
-            bool done = false;
-            std::exception_ptr failure;
-            asio::co_spawn(ioc, run_mode(cl, observer, mode, rate, seconds, consumers, idle, res),
-                           [&](std::exception_ptr e) {
-                               failure = e;
-                               done = true;
-                           });
-            ioc.restart();
-            while (!done)
-                ioc.run_one();
-            if (failure)
-                std::rethrow_exception(failure);
+            bench::run_to_completion(
+                ioc, [&] { return run_mode(cl, observer, mode, rate, seconds, consumers, idle, res); });
             fmt::print("| {} | {:.0f} us | {:.0f} us | {:.0f} us | {:.0f} us | {:.0f} us |\n",
                        mode == wakeup_mode::keyspace ? "keyspace" : "block_slice", percentile(res.latency_us, 50),
                        percentile(res.latency_us, 99), percentile(res.latency_us, 99.9), percentile(res.idle_ack_us, 50),
