@@ -3,10 +3,11 @@
 // framework. Same server, same pre-filled stream, alternating rounds.
 //
 //   bench_consume [--url URL] [--messages N] [--rounds R] [--consumers C] [--payload BYTES]
-//                 [--max-in-flight N] [--per-consumer N] [--framework-only yes]
+//                 [--max-in-flight N] [--per-consumer N] [--handler-ms MS] [--framework-only yes]
 //
 // Reports msgs/s, client CPU us/msg (getrusage), server main-thread CPU us/msg and busy %
-// (INFO cpu after CONFIG RESETSTAT... the deltas of used_cpu_*_main_thread).
+// (deltas of used_cpu_*_main_thread in INFO cpu) and commands per 1000 messages (INFO commandstats
+// after CONFIG RESETSTAT). --handler-ms makes each handler await a timer (an I/O-bound handler).
 
 #include <redstream/stream_readers.hpp>
 #include <redstream/worker.hpp>
@@ -38,7 +39,16 @@ struct measure {
     double client_us = 0;
     double server_us = 0;
     double server_busy = 0;
+    double reads_per_k = 0; // XREADGROUP calls per 1000 messages
+    double acks_per_k = 0;  // XACK calls per 1000 messages
 };
+
+// Calls of `command` since the last CONFIG RESETSTAT, from INFO commandstats.
+double command_calls(std::string const& info, std::string_view command) {
+    auto const key = fmt::format("cmdstat_{}:calls=", command);
+    auto pos = info.find(key);
+    return pos == std::string::npos ? 0.0 : std::stod(info.substr(pos + key.size()));
+}
 
 asio::awaitable<double> server_main_thread_cpu(connection& conn) {
     request r;
@@ -70,23 +80,37 @@ asio::awaitable<void> prefill(connection& conn, std::size_t n, std::size_t paylo
     }
 }
 
-// Measures `work` (which consumes and acks n messages) for wall time, client and server CPU.
+// Measures `work` (which consumes and acks n messages, returning when the last ack was
+// confirmed) for wall time, and client and server CPU.
 template <class Work>
 asio::awaitable<measure> measured(connection& conn, std::size_t n, Work work) {
+    request reset;
+    reset.push("CONFIG", "RESETSTAT");
+    co_await conn.async_exec(reset, adapt_ignore(), asio::use_awaitable);
     auto const server0 = co_await server_main_thread_cpu(conn);
     auto const cpu0 = bench::cpu_seconds();
     auto const t0 = std::chrono::steady_clock::now();
-    co_await work();
-    double const wall = bench::seconds_since(t0);
+    auto const t1 = co_await work(); // when the last ack was confirmed (shutdown not counted)
+    double const wall = std::chrono::duration<double>(t1 - t0).count();
     double const client = bench::cpu_seconds() - cpu0;
     auto const server = co_await server_main_thread_cpu(conn) - server0;
     auto const dn = static_cast<double>(n);
-    co_return measure{dn / wall, client * 1e6 / dn, server * 1e6 / dn, server / wall * 100};
+    request stats;
+    stats.push("INFO", "commandstats");
+    std::string info;
+    co_await conn.async_exec(stats, adapt(info), asio::use_awaitable);
+    co_return measure{dn / wall,
+                      client * 1e6 / dn,
+                      server * 1e6 / dn,
+                      server / wall * 100,
+                      command_calls(info, "xreadgroup") * 1000 / dn,
+                      command_calls(info, "xack") * 1000 / dn};
 }
 
 // The raw baseline: C coroutines, each sends [XACK previous batch, XREADGROUP next] in one
 // request, as a hand-written pipelined consumer would.
-asio::awaitable<void> raw_consume(connection& conn, std::size_t n, std::size_t consumers, std::size_t batch) {
+asio::awaitable<std::chrono::steady_clock::time_point> raw_consume(connection& conn, std::size_t n,
+                                                                   std::size_t consumers, std::size_t batch) {
     std::size_t acked = 0;
     std::size_t finished = 0;
     auto ex = co_await asio::this_coro::executor;
@@ -121,12 +145,16 @@ asio::awaitable<void> raw_consume(connection& conn, std::size_t n, std::size_t c
                 done.cancel();
         }, asio::detached);
     co_await done.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_return std::chrono::steady_clock::now();
 }
 
 std::size_t max_in_flight_option = 65536;
 std::size_t per_consumer_option = 512;
+std::size_t handler_ms_option = 0; // > 0: each handler awaits a timer this long (I/O-bound handler)
+std::size_t peak_in_flight = 0;
 
-asio::awaitable<void> framework_consume(client& cl, std::size_t n, std::size_t consumers) {
+asio::awaitable<std::chrono::steady_clock::time_point> framework_consume(client& cl, std::size_t n,
+                                                                         std::size_t consumers) {
     worker_options opts;
     opts.max_in_flight = max_in_flight_option;
     opts.max_in_flight_per_consumer = per_consumer_option;
@@ -138,6 +166,11 @@ asio::awaitable<void> framework_consume(client& cl, std::size_t n, std::size_t c
     worker w{cl, opts};
     std::size_t handled = 0;
     w.on_message([&](message const&) -> asio::awaitable<outcome> {
+        if (handler_ms_option > 0) {
+            asio::steady_timer io{co_await asio::this_coro::executor};
+            io.expires_after(std::chrono::milliseconds{handler_ms_option});
+            co_await io.async_wait(asio::use_awaitable);
+        }
         ++handled;
         co_return ack;
     });
@@ -146,14 +179,20 @@ asio::awaitable<void> framework_consume(client& cl, std::size_t n, std::size_t c
     bool finished = false;
     asio::co_spawn(ex, w.run(), [&](std::exception_ptr) { finished = true; });
     while (w.stats().acked < n) {
-        poll.expires_after(std::chrono::milliseconds{1});
+        peak_in_flight = std::max(peak_in_flight, w.stats().in_flight);
+        poll.expires_after(std::chrono::microseconds{200});
         co_await poll.async_wait(asio::use_awaitable);
     }
+    auto const all_acked = std::chrono::steady_clock::now();
+    auto const st = w.stats();
+    fmt::print("           worker: {} reads ({} empty), {} ack batches, wake-up {}\n", st.reads, st.empty_reads,
+               st.ack_batches, st.wakeup);
     w.stop();
     while (!finished) {
         poll.expires_after(std::chrono::milliseconds{1});
         co_await poll.async_wait(asio::use_awaitable);
     }
+    co_return all_acked;
 }
 
 } // namespace
@@ -168,6 +207,7 @@ int main(int argc, char** argv) {
         auto const payload = a.get_size("--payload", 16);
         max_in_flight_option = a.get_size("--max-in-flight", 65536);
         per_consumer_option = a.get_size("--per-consumer", 512);
+        handler_ms_option = a.get_size("--handler-ms", 0);
         bool const framework_only = a.get("--framework-only", "no") == "yes";
         a.finish();
         std::optional<support::private_redis> server;
@@ -198,9 +238,12 @@ int main(int argc, char** argv) {
             fw.push_back(m_fw);
             raw.push_back(m_raw);
             fmt::print("  round {}: redstream {:>9.0f} msg/s client {:.2f} us/msg server {:.2f} us/msg ({:.0f}% busy) | "
-                       "raw {:>9.0f} msg/s client {:.2f} server {:.2f} ({:.0f}% busy)\n",
+                       "raw {:>9.0f} msg/s client {:.2f} server {:.2f} ({:.0f}% busy)\n"
+                       "           per 1000 msgs: redstream {:.1f} XREADGROUP {:.1f} XACK | raw {:.1f} XREADGROUP "
+                       "{:.1f} XACK\n",
                        r + 1, m_fw.msgs_per_s, m_fw.client_us, m_fw.server_us, m_fw.server_busy, m_raw.msgs_per_s,
-                       m_raw.client_us, m_raw.server_us, m_raw.server_busy);
+                       m_raw.client_us, m_raw.server_us, m_raw.server_busy, m_fw.reads_per_k, m_fw.acks_per_k,
+                       m_raw.reads_per_k, m_raw.acks_per_k);
         }
         auto med = [](std::vector<measure> const& v, double measure::*f) {
             std::vector<double> x;
@@ -216,7 +259,8 @@ int main(int argc, char** argv) {
                    b > 0 ? f / b : 0.0);
         rusage ru{};
         ::getrusage(RUSAGE_SELF, &ru);
-        fmt::print("peak RSS of this process: {:.1f} MiB\n", static_cast<double>(ru.ru_maxrss) / 1024.0);
+        fmt::print("peak RSS of this process: {:.1f} MiB; peak in-flight messages: {}\n",
+                   static_cast<double>(ru.ru_maxrss) / 1024.0, peak_in_flight);
         cl.close();
         ioc.restart();
         ioc.run_for(std::chrono::seconds(2));

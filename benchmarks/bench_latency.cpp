@@ -1,11 +1,11 @@
-// Wake-up latency per mode. For each wake-up mode (keyspace pushes, block_slice):
+// Wake-up latency per mode. For each wake-up mode (keyspace pushes, block_slice, dedicated):
 //  1. a producer publishes at --rate msg/s for --seconds, each message carrying its send time;
 //     handlers record produce->handle latency (p50/p99/p99.9);
 //  2. idle acks: --idle-samples single messages spaced 100 ms apart; for each, the time from the
 //     handler returning ack until a second connection sees the message leave the pending list
 //     (polled every 200 us), i.e. how long an ack issued while idle waits to reach the server.
 //
-//   bench_latency [--rate 5000] [--seconds 5] [--consumers 4] [--idle-samples 20]
+//   bench_latency [--rate 5000] [--seconds 5] [--consumers 4] [--idle-samples 20] [--producer shared|separate]
 
 #include <redstream/stream_readers.hpp>
 #include <redstream/worker.hpp>
@@ -49,9 +49,27 @@ struct mode_result {
     std::vector<double> idle_ack_us;
 };
 
-asio::awaitable<void> run_mode(client& cl, connection& observer, wakeup_mode mode, std::size_t rate, double seconds,
-                               std::size_t consumers, std::size_t idle_samples, mode_result& out) {
-    std::string const stream = mode == wakeup_mode::keyspace ? "lat:keyspace" : "lat:block";
+std::string_view mode_name(wakeup_mode mode) {
+    switch (mode) {
+    case wakeup_mode::keyspace: return "keyspace";
+    case wakeup_mode::block_slice: return "block_slice";
+    case wakeup_mode::dedicated: return "dedicated";
+    default: return "automatic";
+    }
+}
+
+// Sends one XADD with the send time without waiting for its reply, so a stalled connection
+// delays the message (and shows in its latency) but not the schedule of the next ones.
+void publish_stamped(connection& via, std::string const& stream) {
+    auto r = std::make_shared<request>();
+    r->push("XADD", stream, "*", "ts", now_ns());
+    via.async_exec(*r, adapt_ignore(), [r](error_code, std::size_t) {});
+}
+
+asio::awaitable<void> run_mode(client& cl, connection& producer, connection& observer, wakeup_mode mode,
+                               std::size_t rate, double seconds, std::size_t consumers, std::size_t idle_samples,
+                               mode_result& out) {
+    std::string const stream = fmt::format("lat:{}", mode_name(mode));
     request del;
     del.push("DEL", stream);
     co_await cl.connection().async_exec(del, adapt_ignore(), asio::use_awaitable);
@@ -75,22 +93,20 @@ asio::awaitable<void> run_mode(client& cl, connection& observer, wakeup_mode mod
     });
     bool finished = false;
     asio::co_spawn(co_await asio::this_coro::executor, w.run(), [&](std::exception_ptr) { finished = true; });
-    while (!w.running() || w.stats().consumers < consumers)
+    // Idle: every consumer parked (in the blocking modes one holds the BLOCK instead).
+    std::size_t const idle_parked = mode == wakeup_mode::keyspace ? consumers : consumers - 1;
+    while (!w.running() || w.stats().consumers < consumers || w.stats().parked < idle_parked)
         co_await sleep_until(clk::now() + std::chrono::milliseconds{5});
-    co_await sleep_until(clk::now() + std::chrono::milliseconds{300}); // idle: everyone parked
 
     fmt::print(stderr, "  {}: consumers ready, producing\n", stream);
     // 1. Produce at a fixed rate.
     auto const total = static_cast<std::size_t>(static_cast<double>(rate) * seconds);
     auto const interval = std::chrono::nanoseconds{1'000'000'000 / rate};
     auto next = clk::now();
-    request r;
     for (std::size_t i = 0; i < total; ++i) {
         next += interval;
         co_await sleep_until(next);
-        r.clear();
-        r.push("XADD", stream, "*", "ts", now_ns());
-        co_await cl.connection().async_exec(r, adapt_ignore(), asio::use_awaitable);
+        publish_stamped(producer, stream);
     }
     while (w.stats().acked < total)
         co_await sleep_until(clk::now() + std::chrono::milliseconds{1});
@@ -103,9 +119,7 @@ asio::awaitable<void> run_mode(client& cl, connection& observer, wakeup_mode mod
     for (std::size_t i = 0; i < idle_samples; ++i) {
         co_await sleep_until(clk::now() + std::chrono::milliseconds{100});
         handled_at = {};
-        r.clear();
-        r.push("XADD", stream, "*", "ts", now_ns());
-        co_await cl.connection().async_exec(r, adapt_ignore(), asio::use_awaitable);
+        publish_stamped(producer, stream);
         pending_summary s;
         for (;;) {
             co_await observer.async_exec(pending, adapt(s), asio::use_awaitable);
@@ -129,7 +143,10 @@ int main(int argc, char** argv) {
         auto const seconds = static_cast<double>(a.get_size("--seconds", 5));
         auto const consumers = a.get_size("--consumers", 4);
         auto const idle = a.get_size("--idle-samples", 20);
+        auto const producer_kind = a.get("--producer", "shared"); // shared: on the workers' connection
         a.finish();
+        if (producer_kind != "shared" && producer_kind != "separate")
+            throw std::invalid_argument("--producer must be shared or separate");
         support::private_redis server;
         asio::io_context ioc;
         client cl{ioc.get_executor(), config::from_url(server.url()), logger{log_level::error, [](log_level, std::string_view m) {
@@ -137,19 +154,24 @@ int main(int argc, char** argv) {
                                                                            }}};
         connection observer{ioc.get_executor(), config::from_url(server.url()), logger::none()};
         observer.async_run([](error_code) {});
-        fmt::print("wake-up latency: {} msg/s for {:.0f} s, {} consumers, {} idle-ack samples\n", rate, seconds,
-                   consumers, idle);
+        connection separate{ioc.get_executor(), config::from_url(server.url()), logger::none()};
+        separate.async_run([](error_code) {});
+        auto& producer = producer_kind == "shared" ? cl.connection() : separate;
+        fmt::print("wake-up latency: {} msg/s for {:.0f} s, {} consumers, {} idle-ack samples, producer on {} "
+                   "connection\n",
+                   rate, seconds, consumers, idle, producer_kind == "shared" ? "the workers'" : "a separate");
         fmt::print("| mode | produce->handle p50 | p99 | p99.9 | idle ack wait p50 | max |\n|---|---|---|---|---|---|\n");
-        for (auto mode : {wakeup_mode::keyspace, wakeup_mode::block_slice}) {
+        for (auto mode : {wakeup_mode::keyspace, wakeup_mode::block_slice, wakeup_mode::dedicated}) {
             mode_result res;
             bench::run_to_completion(
-                ioc, [&] { return run_mode(cl, observer, mode, rate, seconds, consumers, idle, res); });
+                ioc, [&] { return run_mode(cl, producer, observer, mode, rate, seconds, consumers, idle, res); });
             fmt::print("| {} | {:.0f} us | {:.0f} us | {:.0f} us | {:.0f} us | {:.0f} us |\n",
-                       mode == wakeup_mode::keyspace ? "keyspace" : "block_slice", percentile(res.latency_us, 50),
+                       mode_name(mode), percentile(res.latency_us, 50),
                        percentile(res.latency_us, 99), percentile(res.latency_us, 99.9), percentile(res.idle_ack_us, 50),
                        percentile(res.idle_ack_us, 100));
         }
         observer.close();
+        separate.close();
         cl.close();
         ioc.restart();
         ioc.run_for(std::chrono::seconds(2));

@@ -63,7 +63,6 @@ worker_impl::worker_impl(client& c, worker_options opts)
     identity_ = opts_.identity.empty() ? default_identity() : opts_.identity;
     auto ex = c.get_executor();
     stop_signal_ = std::make_unique<wake_signal>(ex);
-    capacity_signal_ = std::make_unique<wake_signal>(ex);
     tasks_signal_ = std::make_unique<wake_signal>(ex);
     retry_signal_ = std::make_unique<wake_signal>(ex);
     acks_signal_ = std::make_unique<wake_signal>(ex);
@@ -90,15 +89,37 @@ asio::awaitable<void> worker_impl::ensure_groups() {
     }
 }
 
+void worker_impl::open_wake_connection() {
+    // Same server and credentials as the client; its own name so CLIENT LIST tells them apart.
+    auto cfg = conn_.get_config();
+    cfg.client_name = cfg.client_name.empty() ? std::string{"redstream-wake"} : cfg.client_name + "-wake";
+    wake_conn_ = std::make_unique<connection>(client_.get_executor(), std::move(cfg), client_.get_logger());
+    wake_conn_->async_run([&log = client_.get_logger(), group = opts_.group](error_code ec) {
+        if (ec && ec != errc::closed)
+            log.log(log_level::error, fmt::format("worker {}: wake-up connection stopped: {}", group, ec.message()));
+    });
+    // A read lost with this connection may have delivered entries: re-read own pending lists.
+    wake_conn_->on_connected([w = weak_from_this()](std::uint64_t n) {
+        if (auto self = w.lock(); self && n > 1) {
+            ++self->reconnect_generation_;
+            self->wake_all();
+        }
+    });
+}
+
 asio::awaitable<void> worker_impl::choose_wakeup() {
     bool keyspace = false;
-    if (opts_.wakeup != wakeup_mode::block_slice)
+    if (opts_.wakeup == wakeup_mode::automatic || opts_.wakeup == wakeup_mode::keyspace)
         keyspace = co_await client_.keyspace_events_enabled(opts_.configure_keyspace_events);
     if (opts_.wakeup == wakeup_mode::keyspace && !keyspace)
         throw std::runtime_error("redstream::worker: wakeup_mode::keyspace needs RESP3 and notify-keyspace-events "
                                  "with K and t (or set configure_keyspace_events)");
     block_mode_ = !keyspace;
     stats_.wakeup = keyspace ? "keyspace" : "block_slice";
+    if (opts_.wakeup == wakeup_mode::dedicated) {
+        open_wake_connection();
+        stats_.wakeup = "dedicated";
+    }
     if (keyspace) {
         // A named std::function, not a lambda temporary inside the co_await expression:
         // GCC 12 may destroy such temporaries twice.
@@ -136,8 +157,11 @@ void worker_impl::spawn_task(asio::awaitable<void> task, consumer_state* c) {
                                                fmt::format("worker {}: task failed: {}", self->opts_.group, x.what()));
             }
         }
-        if (c)
+        if (c) {
             c->done = true;
+            if (c->index != SIZE_MAX)
+                --self->running_consumers_;
+        }
         --self->tasks_;
         self->tasks_signal_->notify_all();
         self->stop_signal_->notify_all(); // run() reaps retired consumers
@@ -155,6 +179,7 @@ void worker_impl::spawn_consumer(std::size_t index) {
     c->wake = std::make_unique<wake_signal>(client_.get_executor());
     auto* raw = c.get();
     consumers_.emplace(index, std::move(c));
+    ++running_consumers_;
     spawn_task(consumer_main(*raw), raw);
 }
 
@@ -253,7 +278,11 @@ asio::awaitable<void> worker_impl::shutdown() {
     retrier_->wake->notify_all();
     retry_signal_->notify_all();
     wake_all();
-    capacity_signal_->notify_all();
+    // A BLOCK on the wake-up connection would hold the drain for up to dedicated_block;
+    // closing fails it at once (entries it may already have delivered stay pending: the next
+    // start of this consumer name, or the claim loop elsewhere, handles them).
+    if (wake_conn_)
+        wake_conn_->close();
 
     co_await wait_tasks(opts_.drain_timeout);
     if (tasks_ > 0) {
@@ -282,6 +311,8 @@ asio::awaitable<void> worker_impl::shutdown() {
     }
     consumers_.clear();
     retired_names_.clear();
+    if (wake_conn_)
+        wake_conn_->close();
     for (auto id : keyspace_listeners_)
         client_.remove_keyspace_listener(id);
     keyspace_listeners_.clear();

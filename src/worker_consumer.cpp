@@ -33,11 +33,20 @@ std::size_t worker_impl::available(consumer_state const& c) const {
     return std::min(worker_room, own_room);
 }
 
+// The least room worth a read: waiting for half a batch keeps reads large (each XREADGROUP
+// costs the server about as much as several entries) without idling a consumer for long.
+std::size_t worker_impl::read_threshold() const {
+    return std::max<std::size_t>(1, std::min({opts_.batch, opts_.max_in_flight_per_consumer, opts_.max_in_flight}) / 2);
+}
+
 asio::awaitable<std::size_t> worker_impl::acquire(consumer_state& c, std::size_t want) {
-    while (available(c) == 0) {
+    while (available(c) < read_threshold()) {
         if (c.stopping)
             co_return 0;
-        if (!co_await capacity_signal_->wait(milliseconds{500}))
+        capacity_waiters_.push_back(&c);
+        bool const alive = co_await c.wake->wait(milliseconds{500});
+        std::erase(capacity_waiters_, &c);
+        if (!alive)
             co_return 0;
     }
     std::size_t const grant = std::min(want, available(c));
@@ -54,7 +63,26 @@ void worker_impl::release(std::size_t consumer, std::size_t n) {
         it->second->in_flight -= std::min(n, it->second->in_flight);
     else if (consumer == SIZE_MAX && claimer_)
         claimer_->in_flight -= std::min(n, claimer_->in_flight);
-    capacity_signal_->notify_all();
+    wake_capacity_waiters();
+}
+
+// Wakes, oldest first, only as many waiting consumers as the freed room can serve: with a
+// thousand consumers at the in-flight bound, waking all of them on every release would cost
+// more than the messages.
+void worker_impl::wake_capacity_waiters() {
+    std::size_t budget = opts_.max_in_flight > in_flight_ ? opts_.max_in_flight - in_flight_ : 0;
+    std::size_t const threshold = read_threshold();
+    for (auto it = capacity_waiters_.begin(); it != capacity_waiters_.end() && budget >= threshold;) {
+        consumer_state& c = **it;
+        std::size_t const room = std::min(available(c), budget);
+        if (room < threshold) {
+            ++it;
+            continue;
+        }
+        budget -= std::min(room, opts_.batch);
+        c.wake->notify_all();
+        it = capacity_waiters_.erase(it);
+    }
 }
 
 void worker_impl::wake_one() {
@@ -85,18 +113,25 @@ void worker_impl::wake_all() {
 void worker_impl::start_read(consumer_state& c, std::shared_ptr<read_slot> const& s, std::size_t count, bool block) {
     s->req.clear();
     if (block)
-        s->req.push("XREADGROUP", "GROUP", opts_.group, c.name, "COUNT", count, "BLOCK", opts_.block_slice, "STREAMS",
-                    streams_, new_ids_);
+        s->req.push("XREADGROUP", "GROUP", opts_.group, c.name, "COUNT", count, "BLOCK",
+                    wake_conn_ ? opts_.dedicated_block : opts_.block_slice, "STREAMS", streams_, new_ids_);
     else
         s->req.push("XREADGROUP", "GROUP", opts_.group, c.name, "COUNT", count, "STREAMS", streams_, new_ids_);
     s->granted = count;
     s->started = true;
     s->done = false;
     s->wake_generation = wake_generation_;
-    conn_.async_exec(s->req, adapt(s->reply), [s](error_code ec, std::size_t) {
+    // Queued acks ride in the same write as the read (one syscall, one server wake-up),
+    // like a hand-written [XACK, XREADGROUP] pipeline.
+    flush_acks();
+    ++reads_in_flight_;
+    auto& via = block && wake_conn_ ? *wake_conn_ : conn_;
+    via.async_exec(s->req, adapt(s->reply), [s, w = weak_from_this()](error_code ec, std::size_t) {
         s->ec = ec;
         s->done = true;
         s->ready.notify_all();
+        if (auto self = w.lock())
+            --self->reads_in_flight_;
     });
 }
 
@@ -167,13 +202,16 @@ asio::awaitable<void> worker_impl::consumer_main(consumer_state& c) {
             if (grant == 0)
                 continue;
             // block_slice mode: the consumer that found nothing holds the connection's one
-            // bounded blocking read; pending acks are written before it.
+            // bounded blocking read; pending acks are written before it. Dedicated mode: the
+            // blocking read goes to the wake-up connection and the shared one never waits.
             blocked = want_block && block_mode_ && !blocker_active_;
             want_block = false;
             if (blocked) {
                 blocker_active_ = true;
-                co_await client_.acquire_block_turn();
-                flush_acks();
+                if (!wake_conn_) {
+                    co_await client_.acquire_block_turn();
+                    flush_acks();
+                }
             }
             start_read(c, current, grant, blocked);
         }
@@ -181,7 +219,8 @@ asio::awaitable<void> worker_impl::consumer_main(consumer_state& c) {
             co_await current->ready.wait();
         current->started = false;
         if (blocked) {
-            client_.release_block_turn();
+            if (!wake_conn_)
+                client_.release_block_turn();
             blocker_active_ = false;
         }
 
@@ -199,8 +238,11 @@ asio::awaitable<void> worker_impl::consumer_main(consumer_state& c) {
         backoff = milliseconds{50};
         auto& reply = *current->reply;
         std::size_t const got = reply.entry_count();
+        ++stats_.reads;
+        stats_.empty_reads += got == 0;
         release(c.index, current->granted - std::min(got, current->granted));
         if (got == 0) {
+            flush_acks(); // going idle: no read will carry them
             if (block_mode_ && !blocker_active_) {
                 want_block = true;
                 continue;
@@ -212,9 +254,10 @@ asio::awaitable<void> worker_impl::consumer_main(consumer_state& c) {
         stats_.read += got;
         if ((got >= current->granted || blocked) && !parked_.empty())
             wake_one(); // there is probably more: let another consumer help
-        // Read-ahead: the next batch travels while this one is handled.
-        if (!c.stopping) {
-            if (std::size_t const room = std::min(available(c), opts_.batch); room > 0) {
+        // Read-ahead: the next batch travels while this one is handled. A short batch means
+        // the stream is drained: the read after handling will carry this batch's acks instead.
+        if (!c.stopping && got >= current->granted) {
+            if (std::size_t const room = std::min(available(c), opts_.batch); room >= read_threshold()) {
                 in_flight_ += room;
                 c.in_flight += room;
                 start_read(c, ahead, room, false);
@@ -248,10 +291,7 @@ namespace redstream {
 
 worker_stats worker::stats() const {
     auto s = impl_->stats_;
-    s.consumers = 0;
-    for (auto const& [i, c] : impl_->consumers_)
-        if (!c->done)
-            ++s.consumers;
+    s.consumers = impl_->running_consumers_;
     s.in_flight = impl_->in_flight_;
     s.pending_acks = impl_->ack_queue_.size() + impl_->acks_in_flight_;
     return s;

@@ -78,6 +78,7 @@ asio::awaitable<void> worker_impl::handle_entries(std::string const& consumer, s
         release(consumer_index, batch.size());
         co_return;
     }
+    batch_in_progress const busy{batches_handling_};
     auto delivery_of = [&](stream_id id) -> std::uint64_t {
         if (!deliveries)
             return 1; // read with ">": first delivery
@@ -135,6 +136,11 @@ asio::awaitable<void> worker_impl::handle_entries(std::string const& consumer, s
         std::uint64_t const deliveries_now = delivery_of(entry.id());
         co_await handle_one(consumer, consumer_index, batch, i, deliveries_now, std::move(marker));
     }
+    // The last batch in hand is done and no read is travelling to carry the acks: nothing
+    // would share the XACK, so waiting for the flush interval would only delay it (an ack
+    // issued while idle reaches the server now). Otherwise the next read start takes them.
+    if (batches_handling_ == 1 && reads_in_flight_ == 0)
+        flush_acks();
 }
 
 asio::awaitable<void> worker_impl::handle_one(std::string const& consumer, std::size_t consumer_index,

@@ -33,6 +33,18 @@ private:
     asio::steady_timer timer_;
 };
 
+/// Counts batches being handled while alive (exceptions included).
+class batch_in_progress {
+public:
+    explicit batch_in_progress(std::size_t& counter) : counter_(counter) { ++counter_; }
+    ~batch_in_progress() { --counter_; }
+    batch_in_progress(batch_in_progress const&) = delete;
+    batch_in_progress& operator=(batch_in_progress const&) = delete;
+
+private:
+    std::size_t& counter_;
+};
+
 struct consumer_state {
     std::size_t index = 0;
     std::string name;
@@ -98,6 +110,7 @@ private:
     // Lifecycle (worker.cpp).
     asio::awaitable<void> ensure_groups();
     asio::awaitable<void> choose_wakeup();
+    void open_wake_connection();
     void spawn_consumer(std::size_t index);
     void spawn_task(asio::awaitable<void> task, consumer_state* c);
     asio::awaitable<void> shutdown();
@@ -114,6 +127,8 @@ private:
     std::size_t available(consumer_state const& c) const;
     asio::awaitable<std::size_t> acquire(consumer_state& c, std::size_t want);
     void release(std::size_t consumer, std::size_t n);
+    std::size_t read_threshold() const;
+    void wake_capacity_waiters();
     void wake_one();
     void wake_all();
     std::size_t stream_index(std::string_view name) const;
@@ -147,7 +162,6 @@ private:
     asio::awaitable<void> wait_acks_drained(milliseconds limit);
 
     std::unique_ptr<wake_signal> stop_signal_;
-    std::unique_ptr<wake_signal> capacity_signal_;
     std::unique_ptr<wake_signal> tasks_signal_;
     std::unique_ptr<wake_signal> retry_signal_;
     std::unique_ptr<wake_signal> acks_signal_;
@@ -159,9 +173,13 @@ private:
     std::size_t acks_in_flight_ = 0;
     std::size_t ack_flushes_in_flight_ = 0;
     std::deque<consumer_state*> parked_;
+    std::deque<consumer_state*> capacity_waiters_; // consumers at an in-flight bound, oldest first
     std::priority_queue<retry_item, std::vector<retry_item>, std::greater<>> retries_;
     std::size_t in_flight_ = 0;
+    std::size_t batches_handling_ = 0;
+    std::size_t reads_in_flight_ = 0;
     std::size_t tasks_ = 0;
+    std::size_t running_consumers_ = 0; // consumer coroutines not yet finished (stats() is O(1))
     std::uint64_t wake_generation_ = 0;
     std::uint64_t reconnect_generation_ = 0;
     std::vector<std::uint64_t> keyspace_listeners_;
@@ -170,6 +188,7 @@ private:
     std::unique_ptr<consumer_state> retrier_;
     std::vector<std::string> retired_names_;
     bool block_mode_ = false;
+    std::unique_ptr<connection> wake_conn_; // dedicated mode: carries the blocking reads
     bool blocker_active_ = false;
     bool stop_requested_ = false;
     bool stopping_ = false;

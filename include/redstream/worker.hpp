@@ -31,11 +31,13 @@ struct worker_stats {
     std::uint64_t skipped_duplicates = 0; ///< idempotency: already done, acked without handling
     std::uint64_t ack_batches = 0;    ///< XACK requests sent
     std::uint64_t read_errors = 0;    ///< XREADGROUP failures (NOGROUP, WRONGTYPE, transport)
+    std::uint64_t reads = 0;          ///< XREADGROUP replies received
+    std::uint64_t empty_reads = 0;    ///< ...of which returned nothing
     std::size_t consumers = 0;        ///< consumer coroutines running
     std::size_t parked = 0;           ///< consumers waiting for a wake-up
     std::size_t in_flight = 0;        ///< read, not yet acknowledged or released
     std::size_t pending_acks = 0;     ///< acks queued or being sent
-    std::string wakeup;               ///< "keyspace" or "block_slice" once running
+    std::string wakeup;               ///< "keyspace", "block_slice" or "dedicated" once running
 };
 
 /// Consumes one consumer group with any number of consumer coroutines on one client.

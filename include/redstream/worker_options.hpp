@@ -16,6 +16,7 @@ enum class wakeup_mode {
     automatic,   ///< keyspace if the server has (or lets us set) notify-keyspace-events, else block_slice
     keyspace,    ///< RESP3 keyspace pushes for `xadd` on the shared connection
     block_slice, ///< one bounded XREADGROUP BLOCK per connection at a time, acks flushed first
+    dedicated,   ///< XREADGROUP BLOCK on a second connection the worker opens; the shared one never blocks
 };
 
 /// Everything a worker needs. Only `stream` (or `streams`) and `group` are required.
@@ -46,6 +47,7 @@ struct worker_options {
     bool configure_keyspace_events = false; ///< CONFIG SET notify-keyspace-events (adds "Kt")
     milliseconds idle_poll_interval{2000};  ///< a parked consumer re-reads at least this often
     milliseconds block_slice{50};           ///< BLOCK of the shared blocking read (block_slice mode)
+    milliseconds dedicated_block{1000};     ///< BLOCK on the wake-up connection (dedicated mode)
 
     // Failures.
     milliseconds min_idle{60000};       ///< claim messages idle this long from any consumer

@@ -323,37 +323,45 @@ BOOST_AUTO_TEST_CASE(graceful_stop_loses_no_ack) {
     });
 }
 
-BOOST_AUTO_TEST_CASE(wakes_up_after_idle_in_both_modes) {
-    for (bool keyspace : {true, false}) {
+BOOST_AUTO_TEST_CASE(wakes_up_after_idle_in_every_mode) {
+    for (auto mode : {wakeup_mode::keyspace, wakeup_mode::block_slice, wakeup_mode::dedicated}) {
         redis_server::options o;
-        if (keyspace)
+        if (mode == wakeup_mode::keyspace)
             o.notify_keyspace_events = "Kt";
         redis_server srv{o};
         asio::io_context ioc;
         client cl{ioc.get_executor(), cfg_for(srv), quiet()};
-        worker_options opts{.stream = "s", .group = "g", .consumers = 3};
+        worker_options opts{.stream = "s", .group = "g", .consumers = 3, .wakeup = mode};
         opts.idle_poll_interval = 10s; // so only a real wake-up can deliver in time
+        opts.dedicated_block = 10s;    // a stall behind this BLOCK would fail the publish bound below
         worker w{cl, opts};
         int got = 0;
         w.on_message([&](message const&) -> asio::awaitable<outcome> {
             ++got;
             co_return ack;
         });
+        std::string const expected = mode == wakeup_mode::keyspace ? "keyspace"
+                                     : mode == wakeup_mode::dedicated ? "dedicated"
+                                                                      : "block_slice";
+        // Idle: every consumer parked except, in the blocking modes, the one holding the BLOCK.
+        std::size_t const idle_parked = mode == wakeup_mode::keyspace ? 3 : 2;
         run_coro(ioc, [&]() -> asio::awaitable<void> {
             auto done = start_worker(ioc, w);
             BOOST_TEST(co_await eventually([&] { return w.stats().consumers == 3; }));
-            co_await sleep_for(200ms); // idle: everyone parked (or blocking)
-            BOOST_TEST((w.stats().wakeup == (keyspace ? "keyspace" : "block_slice")));
+            BOOST_TEST((w.stats().wakeup == expected));
             for (int i = 0; i < 3; ++i) {
+                BOOST_TEST(co_await eventually([&] { return w.stats().parked == idle_parked; }, 5s), "mode " << expected);
+                auto const t0 = std::chrono::steady_clock::now();
                 {
-            field_list const f{{"i", std::to_string(i)}};
-            co_await cl.publish("s", f);
-        }
-                BOOST_TEST(co_await eventually([&] { return got == i + 1; }, 2s), "mode " << keyspace);
-                co_await sleep_for(100ms);
+                    field_list const f{{"i", std::to_string(i)}};
+                    co_await cl.publish("s", f);
+                }
+                if (mode == wakeup_mode::dedicated) // the shared connection never waits behind a BLOCK
+                    BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));
+                BOOST_TEST(co_await eventually([&] { return got == i + 1; }, 2s), "mode " << expected);
             }
             w.stop();
-            BOOST_TEST(co_await eventually([&] { return *done; }));
+            BOOST_TEST(co_await eventually([&] { return *done; }, 5s), "stop waits behind a BLOCK, mode " << expected);
             cl.close();
         });
     }
