@@ -159,7 +159,7 @@ void worker_impl::spawn_task(asio::awaitable<void> task, consumer_state* c) {
         }
         if (c) {
             c->done = true;
-            if (c->index != SIZE_MAX)
+            if (c->index != SIZE_MAX && !c->retiring)
                 --self->running_consumers_;
         }
         --self->tasks_;
@@ -196,6 +196,8 @@ void worker_impl::remove_consumer() {
     for (auto it = consumers_.rbegin(); it != consumers_.rend(); ++it) {
         if (!it->second->stopping) {
             it->second->stopping = true;
+            it->second->retiring = true;
+            --running_consumers_;
             it->second->wake->notify_all();
             return;
         }
@@ -354,6 +356,7 @@ void worker::stop() { impl_->stop(); }
 void worker::add_consumer() { impl_->add_consumer(); }
 void worker::remove_consumer() { impl_->remove_consumer(); }
 worker_options const& worker::options() const noexcept { return impl_->opts_; }
+client& worker::get_client() const noexcept { return impl_->client_; }
 bool worker::running() const noexcept { return impl_->running_; }
 
 std::vector<std::string> worker::consumer_names() const {

@@ -26,6 +26,8 @@ struct flush_op {
 void worker_impl::queue_ack(ack_record rec) {
     if (!rec.marker.empty())
         unflushed_done_.insert(rec.marker);
+    if (ack_queue_.empty())
+        first_ack_queued_ = clock::now();
     ack_queue_.push_back(std::move(rec));
     if (ack_queue_.size() >= opts_.ack_batch)
         flush_acks();
@@ -58,6 +60,7 @@ void worker_impl::flush_acks() {
         ack_timer_.cancel();
         ack_timer_armed_ = false;
     }
+    histograms_.ack_flush_delay_seconds.observe(std::chrono::duration<double>(clock::now() - first_ack_queued_).count());
     auto op = std::make_shared<flush_op>();
     op->records = std::move(ack_queue_);
     ack_queue_.clear();

@@ -252,6 +252,7 @@ asio::awaitable<void> worker_impl::consumer_main(consumer_state& c) {
             continue;
         }
         stats_.read += got;
+        histograms_.batch_entries.observe(static_cast<double>(got));
         if ((got >= current->granted || blocked) && !parked_.empty())
             wake_one(); // there is probably more: let another consumer help
         // Read-ahead: the next batch travels while this one is handled. A short batch means
@@ -288,6 +289,8 @@ asio::awaitable<void> worker_impl::consumer_main(consumer_state& c) {
 } // namespace redstream::detail
 
 namespace redstream {
+
+worker_histograms const& worker::histograms() const noexcept { return impl_->histograms_; }
 
 worker_stats worker::stats() const {
     auto s = impl_->stats_;

@@ -156,11 +156,16 @@ asio::awaitable<void> worker_impl::handle_one(std::string const& consumer, std::
         co_return;
     }
     outcome out;
+    auto const started = clock::now();
+    auto const now_ms = std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+    if (auto const now_u = static_cast<std::uint64_t>(now_ms.count()); now_u >= m.id().ms)
+        histograms_.end_to_end_seconds.observe(static_cast<double>(now_u - m.id().ms) / 1000.0);
     try {
         out = co_await handler_(m);
     } catch (std::exception const& e) {
         out = retry(e.what());
     }
+    histograms_.handler_seconds.observe(std::chrono::duration<double>(clock::now() - started).count());
     // Cancelled at the drain deadline: leave the message pending for others.
     if (auto cs = co_await asio::this_coro::cancellation_state; cs.cancelled() != asio::cancellation_type::none) {
         release(consumer_index, 1);

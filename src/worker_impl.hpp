@@ -1,5 +1,6 @@
 #pragma once
 
+#include <redstream/histogram.hpp>
 #include <redstream/stream_readers.hpp>
 #include <redstream/worker.hpp>
 
@@ -52,6 +53,7 @@ struct consumer_state {
     std::unique_ptr<wake_signal> wake;  // parking
     std::size_t in_flight = 0;
     bool stopping = false;
+    bool retiring = false; // removed by remove_consumer(): no longer counted as running
     bool parked = false;
     bool done = false;
 };
@@ -103,6 +105,7 @@ public:
     std::string identity_;
     worker::handler handler_;
     worker_stats stats_;
+    worker_histograms histograms_;
     std::map<std::size_t, std::unique_ptr<consumer_state>> consumers_;
     bool running_ = false;
 
@@ -169,6 +172,7 @@ private:
     bool ack_timer_armed_ = false;
     milliseconds ack_retry_delay_{0};
     std::vector<ack_record> ack_queue_;
+    clock::time_point first_ack_queued_{};
     std::set<std::string> unflushed_done_; // idempotency keys acked here, "done" not yet written
     std::size_t acks_in_flight_ = 0;
     std::size_t ack_flushes_in_flight_ = 0;

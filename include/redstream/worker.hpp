@@ -1,6 +1,7 @@
 #pragma once
 
 #include <redstream/client.hpp>
+#include <redstream/histogram.hpp>
 #include <redstream/message.hpp>
 #include <redstream/outcome.hpp>
 #include <redstream/worker_options.hpp>
@@ -33,7 +34,7 @@ struct worker_stats {
     std::uint64_t read_errors = 0;    ///< XREADGROUP failures (NOGROUP, WRONGTYPE, transport)
     std::uint64_t reads = 0;          ///< XREADGROUP replies received
     std::uint64_t empty_reads = 0;    ///< ...of which returned nothing
-    std::size_t consumers = 0;        ///< consumer coroutines running
+    std::size_t consumers = 0;        ///< consumer coroutines running (not counting ones being retired)
     std::size_t parked = 0;           ///< consumers waiting for a wake-up
     std::size_t in_flight = 0;        ///< read, not yet acknowledged or released
     std::size_t pending_acks = 0;     ///< acks queued or being sent
@@ -84,8 +85,11 @@ public:
     void remove_consumer();
 
     [[nodiscard]] worker_stats stats() const;
+    /// Handler latency, produce->handle latency, batch sizes and ack flush delays.
+    [[nodiscard]] worker_histograms const& histograms() const noexcept;
     [[nodiscard]] std::vector<std::string> consumer_names() const;
     [[nodiscard]] worker_options const& options() const noexcept;
+    [[nodiscard]] client& get_client() const noexcept;
     [[nodiscard]] bool running() const noexcept;
 
 private:

@@ -1,0 +1,69 @@
+#pragma once
+
+// Metrics and health of the clients, workers and autoscalers an application registers:
+// Prometheus text exposition and a health report, collected on demand (at scrape time).
+
+#include <redstream/autoscaler.hpp>
+#include <redstream/client.hpp>
+#include <redstream/group_sampler.hpp>
+#include <redstream/worker.hpp>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace redstream {
+
+/// Thresholds of the health check. A check with a zero threshold is off.
+struct health_options {
+    std::uint64_t max_lag = 0;                              ///< entries not yet delivered
+    std::chrono::milliseconds max_oldest_pending_age{300000}; ///< oldest unacknowledged entry
+    std::chrono::milliseconds max_consumer_idle{60000};     ///< with lag > 0, every consumer idle this long
+};
+
+/// Healthy, or not with the reasons (one line each).
+struct health_report {
+    bool healthy = true;
+    std::vector<std::string> reasons;
+    /// {"healthy":true,"reasons":[...]}
+    [[nodiscard]] std::string to_json() const;
+};
+
+/// Holds references (not ownership) to the objects it reports on: keep them alive while it is
+/// used. No globals: make one per application (or per client).
+class metrics_registry {
+public:
+    explicit metrics_registry(health_options health = {}) : health_(health) {}
+
+    void add(client& c, std::string name = "default") { clients_.push_back({&c, std::move(name)}); }
+    void add(worker& w) { workers_.push_back(&w); }
+    void add(autoscaler& a) { scalers_.push_back(&a); }
+
+    /// Samples every registered worker's groups (one pipelined round trip per stream), then
+    /// renders the Prometheus text exposition format (version 0.0.4).
+    boost::asio::awaitable<std::string> scrape();
+    /// Samples as scrape() does and evaluates the health checks.
+    boost::asio::awaitable<health_report> check_health();
+
+    /// Renders with the given group samples (no I/O).
+    [[nodiscard]] std::string render(std::vector<group_sample> const& samples) const;
+    /// Evaluates health with the given group samples (no I/O).
+    [[nodiscard]] health_report evaluate(std::vector<group_sample> const& samples) const;
+
+private:
+    struct named_client {
+        client* c;
+        std::string name;
+    };
+    boost::asio::awaitable<std::vector<group_sample>> sample_all(std::vector<std::string>& errors);
+
+    health_options health_;
+    std::vector<named_client> clients_;
+    std::vector<worker*> workers_;
+    std::vector<autoscaler*> scalers_;
+    std::vector<std::string> sample_errors_;
+};
+
+} // namespace redstream
