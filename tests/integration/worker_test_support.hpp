@@ -1,0 +1,96 @@
+#pragma once
+
+// Helpers shared by the tests that run workers against a real server.
+
+#include <redstream/stream_readers.hpp>
+#include <redstream/worker.hpp>
+
+#include "redis_server.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+namespace redstream::test {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+inline config cfg_for(redis_server const& srv) {
+    auto c = config::from_url(srv.url());
+    c.reconnect.initial_delay = 20ms;
+    c.reconnect.max_delay = 200ms;
+    return c;
+}
+
+// Silent unless REDSTREAM_TEST_LOG is set (then everything goes to stderr).
+inline logger quiet() {
+    if (std::getenv("REDSTREAM_TEST_LOG"))
+        return logger{log_level::trace, [](log_level l, std::string_view m) {
+                          std::fprintf(stderr, "[%s] %.*s\n", std::string{to_string(l)}.c_str(), int(m.size()), m.data());
+                      }};
+    return logger::none();
+}
+
+inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+    asio::steady_timer t{co_await asio::this_coro::executor};
+    t.expires_after(d);
+    co_await t.async_wait(asio::use_awaitable);
+}
+
+// Polls `pred` on timer ticks until true or `limit`; returns its last value.
+template <class Pred>
+asio::awaitable<bool> eventually(Pred pred, std::chrono::milliseconds limit = 20s) {
+    auto const end = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > end)
+            co_return false;
+        co_await sleep_for(5ms);
+    }
+    co_return true;
+}
+
+inline asio::awaitable<void> produce(client& cl, std::string const& stream, int n, std::string const& tag = "m") {
+    std::vector<field_list> batch;
+    for (int i = 0; i < n; ++i) {
+        batch.push_back({{"n", std::to_string(i)}, {"tag", tag}});
+        if (batch.size() == 500 || i == n - 1) {
+            co_await cl.publish_batch(stream, batch);
+            batch.clear();
+        }
+    }
+}
+
+inline asio::awaitable<pending_summary> pending_of(client& cl, std::string const& stream, std::string const& group) {
+    request r;
+    r.push("XPENDING", stream, group);
+    pending_summary s;
+    co_await cl.connection().async_exec(r, adapt(s), asio::use_awaitable);
+    co_return s;
+}
+
+// Runs w.run() in the background; returns a flag set when it has returned.
+inline std::shared_ptr<bool> start_worker(asio::io_context& ioc, worker& w) {
+    auto done = std::make_shared<bool>(false);
+    asio::co_spawn(ioc, w.run(), [done](std::exception_ptr e) {
+        *done = true;
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (std::exception const& x) {
+                BOOST_ERROR("worker.run() threw: " << x.what());
+            }
+        }
+    });
+    return done;
+}
+
+} // namespace redstream::test
