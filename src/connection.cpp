@@ -217,6 +217,7 @@ asio::awaitable<error_code> connection_impl::run() {
         if (closed_)
             co_return error_code{};
         state_ = connection_state::disconnected;
+        last_error_ = ec;
         mpx_.on_disconnect(was_connected ? make_error_code(errc::connection_lost) : ec,
                            std::chrono::steady_clock::now());
         if (auto next = mpx_.expire_waiting(std::chrono::steady_clock::now(), errc::not_connected);
@@ -482,7 +483,7 @@ logger const& connection::get_logger() const noexcept { return impl_->log_; }
 
 connection_stats connection::stats() const noexcept {
     auto s = impl_->mpx_.get_stats();
-    return {impl_->connects_, impl_->pushes_dropped_, s.waiting, s.in_flight};
+    return {impl_->connects_, impl_->pushes_dropped_, s.waiting, s.in_flight, impl_->last_error_};
 }
 
 } // namespace redstream

@@ -40,6 +40,7 @@ public:
     std::string server_version_;
     std::uint64_t connects_ = 0;
     std::uint64_t pushes_dropped_ = 0;
+    error_code last_error_{}; // why the last attempt or connection ended (stats())
     bool running_ = false;
     bool closed_ = false;
 

@@ -30,6 +30,7 @@ struct connection_stats {
     std::uint64_t pushes_dropped = 0;    ///< pushes lost because the push queue was full
     std::size_t requests_waiting = 0;    ///< queued, not yet written
     std::size_t requests_in_flight = 0;  ///< written, reply pending
+    error_code last_error{};             ///< why the last connection attempt or connection ended
 };
 
 /// One multiplexed connection to a Redis server, on the caller's executor.

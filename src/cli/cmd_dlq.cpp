@@ -1,0 +1,134 @@
+// `redstream dlq` (list, replay, purge) and `redstream trim --safe`.
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+
+#include <redstream/admin.hpp>
+#include <redstream/stream_readers.hpp>
+
+#include <boost/asio/use_awaitable.hpp>
+
+#include <fmt/format.h>
+
+namespace redstream::cli {
+
+namespace {
+
+// Moves up to ARGV[1] entries of the dead-letter stream KEYS[1] whose origin is KEYS[2] back
+// to KEYS[2], without the metadata dead-lettering added, and deletes them from the dead-letter
+// stream, atomically: an entry is never in both or in neither.
+constexpr std::string_view replay_script = R"lua(
+local moved = 0
+local entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[1])
+local meta = {origin_stream = true, origin_id = true, origin_group = true, origin_consumer = true,
+              deliveries = true, last_error = true, dead_lettered_at_ms = true}
+for _, e in ipairs(entries) do
+  local f = e[2]
+  local origin = KEYS[2]
+  local fields = {}
+  for i = 1, #f, 2 do
+    if f[i] == 'origin_stream' then origin = f[i + 1] end
+    if not meta[f[i]] then
+      fields[#fields + 1] = f[i]
+      fields[#fields + 1] = f[i + 1]
+    end
+  end
+  if origin == KEYS[2] and #fields > 0 then
+    redis.call('XADD', KEYS[2], '*', unpack(fields))
+    redis.call('XDEL', KEYS[1], e[1])
+    moved = moved + 1
+  end
+end
+return moved
+)lua";
+
+} // namespace
+
+int cmd_dlq(args& a) {
+    if (a.help()) {
+        fmt::print("usage: redstream dlq STREAM list|replay|purge [--url URL] [--dlq NAME] [--count N] [--yes]\n"
+                   "  list    prints dead-lettered entries as JSON lines (with their origin and last error)\n"
+                   "  replay  moves up to --count entries back to STREAM (original fields only) and deletes them\n"
+                   "          from the dead-letter stream, atomically, oldest first\n"
+                   "  purge   deletes the dead-letter stream (needs --yes)\n"
+                   "The dead-letter stream is STREAM:dlq unless --dlq says otherwise.\n");
+        return exit_ok;
+    }
+    auto url = a.option_or("--url", "");
+    auto dlq = a.option("--dlq");
+    auto const count = a.number_or("--count", 1000);
+    bool const yes = a.flag("--yes");
+    auto pos = a.positionals();
+    if (pos.size() != 2 || (pos[1] != "list" && pos[1] != "replay" && pos[1] != "purge"))
+        throw cli_error(exit_usage, "usage: redstream dlq STREAM list|replay|purge (see --help)");
+    if (pos[1] == "purge" && !yes)
+        throw cli_error(exit_usage, "purge deletes every dead-lettered entry: add --yes");
+    std::string const stream = pos[0];
+    std::string const dead = dlq ? *dlq : stream + ":dlq";
+    session s{url};
+    s.run([&]() -> asio::awaitable<void> {
+        co_await require_stream(s.client(), dead);
+        auto& conn = s.client().connection();
+        if (pos[1] == "list") {
+            request r;
+            r.push("XRANGE", dead, "-", "+", "COUNT", count);
+            entry_batch entries;
+            co_await conn.async_exec(r, adapt(entries), asio::use_awaitable);
+            for (std::size_t i = 0; i < entries.size(); ++i)
+                fmt::print("{}\n", entry_json(dead, entries[i]));
+        } else if (pos[1] == "replay") {
+            request r;
+            r.push("EVAL", replay_script, 2, dead, stream, count);
+            std::uint64_t moved = 0;
+            co_await conn.async_exec(r, adapt(moved), asio::use_awaitable);
+            fmt::print("replayed {} entries from {} to {}\n", moved, dead, stream);
+        } else {
+            request r;
+            r.push("XLEN", dead);
+            r.push("DEL", dead);
+            std::uint64_t len = 0, deleted = 0;
+            co_await conn.async_exec(r, adapt(len, deleted), asio::use_awaitable);
+            fmt::print("purged {} entries from {}\n", len, dead);
+        }
+    });
+    return exit_ok;
+}
+
+int cmd_trim(args& a) {
+    if (a.help()) {
+        fmt::print("usage: redstream trim STREAM --safe [--dry-run] [--approximate] [--url URL]\n"
+                   "Deletes only entries every consumer group has acknowledged: MINID is the minimum over all\n"
+                   "groups of (oldest pending id, or last-delivered id + 1). --dry-run prints the plan only.\n");
+        return exit_ok;
+    }
+    auto url = a.option_or("--url", "");
+    bool const safe = a.flag("--safe");
+    bool const dry = a.flag("--dry-run");
+    bool const approximate = a.flag("--approximate");
+    auto pos = a.positionals();
+    if (pos.size() != 1)
+        throw cli_error(exit_usage, "usage: redstream trim STREAM --safe (see --help)");
+    if (!safe)
+        throw cli_error(exit_usage, "only --safe trimming is offered (it never deletes unacknowledged entries); "
+                                    "use XTRIM directly for anything else");
+    session s{url};
+    s.run([&]() -> asio::awaitable<void> {
+        co_await require_stream(s.client(), pos[0]);
+        auto plan = co_await safe_trim(s.client(), pos[0], dry, approximate);
+        for (auto const& [group, floor] : plan.group_floors)
+            fmt::print("group {}: needs entries from {}\n", group, floor.to_string());
+        if (!plan.min_id) {
+            fmt::print("nothing to trim: {}\n", plan.group_floors.empty() ? "the stream has no consumer group"
+                                                                          : "no entry is acknowledged by every group");
+            co_return;
+        }
+        if (dry)
+            fmt::print("would trim {} (length {}) with MINID {}\n", pos[0], plan.length_before, plan.min_id->to_string());
+        else
+            fmt::print("trimmed {} entries from {} (MINID {}, length {} -> {})\n", plan.deleted, pos[0],
+                       plan.min_id->to_string(), plan.length_before, plan.length_before - plan.deleted);
+    });
+    return exit_ok;
+}
+
+} // namespace redstream::cli
