@@ -18,7 +18,7 @@ namespace detail {
 class client_impl : public std::enable_shared_from_this<client_impl> {
 public:
     client_impl(asio::any_io_executor ex, config cfg, logger log)
-        : conn_(ex, std::move(cfg), log), log_(std::move(log)), block_turn_(ex) {}
+        : conn_(ex, std::move(cfg), log), log_(std::move(log)), block_turn_(ex, std::chrono::steady_clock::time_point::max()) {}
 
     void start() {
         // The connection and the push router live until close(); their completions only log.
@@ -177,8 +177,10 @@ asio::awaitable<bool> client::keyspace_events_enabled(bool configure) {
 }
 
 asio::awaitable<void> client::acquire_block_turn() {
+    // The timer never expires; release cancels it to wake the waiters. (Setting its expiry
+    // here would cancel the other waiters' waits: with several workers waiting that turns
+    // into a busy loop of waiters waking each other.)
     while (impl_->block_taken_) {
-        impl_->block_turn_.expires_at(std::chrono::steady_clock::time_point::max());
         co_await impl_->block_turn_.async_wait(asio::as_tuple(asio::use_awaitable));
         auto cs = co_await asio::this_coro::cancellation_state;
         if (cs.cancelled() != asio::cancellation_type::none)

@@ -13,6 +13,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -402,6 +404,58 @@ BOOST_AUTO_TEST_CASE(wrong_type_key_fails_run_clearly) {
             BOOST_TEST((e.code() == server_errc::wrongtype));
             BOOST_TEST(std::string{e.what()}.find("not-a-stream") != std::string::npos, e.what());
         }
+        cl.close();
+    });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+double process_cpu_seconds() {
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(worker_tests)
+
+// Several block_slice workers on one client share its one blocking read. Waiting for that turn
+// used to reset the turn's timer, cancelling the other waiters: idle workers woke each other in
+// a busy loop (and starved the reads).
+BOOST_AUTO_TEST_CASE(block_slice_workers_sharing_a_client_idle_without_spinning) {
+    redis_server srv;
+    asio::io_context ioc;
+    client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+    std::vector<std::unique_ptr<worker>> workers;
+    int handled = 0;
+    for (auto const* g : {"a", "b", "c"}) {
+        workers.push_back(std::make_unique<worker>(
+            cl, worker_options{.stream = "s", .group = g, .start_id = "0", .consumers = 2, .wakeup = wakeup_mode::block_slice}));
+        workers.back()->on_message([&](message const&) -> asio::awaitable<outcome> {
+            ++handled;
+            co_return ack;
+        });
+    }
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        std::vector<std::shared_ptr<bool>> done;
+        for (auto& w : workers)
+            done.push_back(start_worker(ioc, *w));
+        for (int i = 0; i < 200; ++i) {
+            field_list const f{{"i", std::to_string(i)}};
+            co_await cl.publish("s", f);
+        }
+        BOOST_TEST(co_await eventually([&] { return handled == 600; }, 20s), "handled " << handled);
+        // Idle for a second: waiting costs timers, not CPU.
+        auto const cpu0 = process_cpu_seconds();
+        co_await sleep_for(1s);
+        auto const idle_cpu = process_cpu_seconds() - cpu0;
+        BOOST_TEST(idle_cpu < 0.3, "CPU while idle: " << idle_cpu << " s in 1 s");
+        for (auto& w : workers)
+            w->stop();
+        for (auto& d : done)
+            BOOST_TEST(co_await eventually([&] { return *d; }));
         cl.close();
     });
 }
