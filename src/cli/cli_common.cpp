@@ -175,23 +175,31 @@ std::string entry_json(std::string_view stream, entry_batch::entry_view const& e
         out += extra;
     }
     out += ",\"fields\":{";
-    for (std::size_t i = 0; i < e.field_count(); ++i) {
-        auto f = e.field(i);
+    out += fields_json(e.field_count(), [&](std::size_t i) { return e.field(i); });
+    out += "}}";
+    return out;
+}
+
+std::string fields_json(std::size_t count, std::function<field_view(std::size_t)> const& field_at) {
+    std::string out;
+    for (std::size_t i = 0; i < count; ++i) {
+        auto f = field_at(i);
         if (i > 0)
             out += ',';
         out += json_string(f.name);
         out += ':';
         out += json_string(f.value);
     }
-    out += "}}";
     return out;
 }
 
-asio::awaitable<void> require_stream(redstream::client& c, std::string const& stream) {
+asio::awaitable<void> require_stream(redstream::client& c, std::string const& stream, bool may_be_missing) {
     request r;
     r.push("TYPE", stream);
     std::string type;
     co_await c.connection().async_exec(r, adapt(type), asio::use_awaitable);
+    if (type == "none" && may_be_missing)
+        co_return;
     if (type == "none")
         throw cli_error(exit_missing, fmt::format("stream '{}' does not exist", stream));
     if (type != "stream")

@@ -86,7 +86,11 @@ std::string json_string(std::string_view s);
 /// {"stream":..,"id":..,"fields":{..}} plus extra members already rendered as `"k":v`.
 std::string entry_json(std::string_view stream, entry_batch::entry_view const& e, std::string_view extra = {});
 
-/// Throws cli_error(exit_missing) unless `stream` exists and is a stream (exit_wrong_type).
-asio::awaitable<void> require_stream(redstream::client& c, std::string const& stream);
+/// Throws cli_error(exit_wrong_type) if `stream` holds another type, and cli_error(exit_missing)
+/// if it does not exist, unless `may_be_missing` (commands that create it).
+asio::awaitable<void> require_stream(redstream::client& c, std::string const& stream, bool may_be_missing = false);
+
+/// `"name":"value",...` of fields in order (the inside of a JSON object).
+std::string fields_json(std::size_t count, std::function<field_view(std::size_t)> const& field_at);
 
 } // namespace redstream::cli

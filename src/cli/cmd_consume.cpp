@@ -55,15 +55,7 @@ pid_t spawn_with_input(std::string const& cmd, std::string const& input) {
 }
 
 std::string message_json(message const& m) {
-    std::string fields;
-    for (std::size_t i = 0; i < m.field_count(); ++i) {
-        auto f = m.field_at(i);
-        if (i > 0)
-            fields += ',';
-        fields += json_string(f.name);
-        fields += ':';
-        fields += json_string(f.value);
-    }
+    auto const fields = fields_json(m.field_count(), [&](std::size_t i) { return m.field_at(i); });
     return fmt::format("{{\"stream\":{},\"id\":\"{}\",\"group\":{},\"consumer\":{},\"deliveries\":{},\"fields\":{{{}}}}}",
                        json_string(m.stream()), m.id().to_string(), json_string(m.group()), json_string(m.consumer()),
                        m.deliveries(), fields);
@@ -106,12 +98,7 @@ int cmd_consume(args& a) {
     session s{url, false};
     std::uint64_t handled = 0;
     s.run([&]() -> asio::awaitable<void> {
-        request type;
-        type.push("TYPE", o.stream);
-        std::string t;
-        co_await s.client().connection().async_exec(type, adapt(t), asio::use_awaitable);
-        if (t != "none" && t != "stream")
-            throw cli_error(exit_wrong_type, fmt::format("'{}' is a {}, not a stream", o.stream, t));
+        co_await require_stream(s.client(), o.stream, true); // the worker creates a missing one
 
         worker w{s.client(), o};
         asio::signal_set children{s.io(), SIGCHLD};

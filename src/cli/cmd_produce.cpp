@@ -69,12 +69,7 @@ int cmd_produce(args& a) {
     std::size_t produced = 0;
     s.run([&]() -> asio::awaitable<void> {
         // A key of another type fails here with a clear error, before anything is read.
-        request type;
-        type.push("TYPE", pos[0]);
-        std::string t;
-        co_await s.client().connection().async_exec(type, adapt(t), asio::use_awaitable);
-        if (t != "none" && t != "stream")
-            throw cli_error(exit_wrong_type, fmt::format("'{}' is a {}, not a stream", pos[0], t));
+        co_await require_stream(s.client(), pos[0], true);
         asio::steady_timer pace{s.io()};
         auto next = std::chrono::steady_clock::now();
         auto const interval = rate > 0 ? std::chrono::nanoseconds{1'000'000'000 / rate} : std::chrono::nanoseconds{0};
