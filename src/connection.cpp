@@ -214,6 +214,7 @@ asio::awaitable<error_code> connection_impl::run() {
             ec = co_await session();
         transport_->close();
         bool const was_connected = state_ == connection_state::connected;
+        std::size_t const replies_owed = mpx_.get_stats().in_flight;
         if (closed_)
             co_return error_code{};
         state_ = connection_state::disconnected;
@@ -237,9 +238,15 @@ asio::awaitable<error_code> connection_impl::run() {
             co_return ec;
         }
         auto const delay = next_backoff();
+        // The server closing on us while it owes replies is usually its own limit at work;
+        // say which ones, since the client cannot see the server's log.
+        std::string const hint = was_connected && replies_owed > 0 && ec == asio::error::eof
+            ? fmt::format("; the server closed it owing {} replies (client-output-buffer-limit, CLIENT KILL, "
+                          "timeout or a restart?)", replies_owed)
+            : std::string{};
         log_.log(was_connected ? log_level::warn : log_level::info,
-                 fmt::format("redis {}: {} ({}); reconnecting in {} ms", cfg_.redacted_address(),
-                             was_connected ? "connection lost" : "connect failed", ec.message(), delay.count()));
+                 fmt::format("redis {}: {} ({}){}; reconnecting in {} ms", cfg_.redacted_address(),
+                             was_connected ? "connection lost" : "connect failed", ec.message(), hint, delay.count()));
         backoff_timer_.expires_after(delay);
         co_await backoff_timer_.async_wait(use_tuple);
     }
@@ -380,8 +387,40 @@ void connection_impl::restore_subscriptions() {
          true);
 }
 
+asio::awaitable<error_code> connection_impl::wait_while_loading() {
+    request ping;
+    ping.push("PING");
+    asio::steady_timer pause{ex_};
+    bool told = false;
+    for (;;) {
+        result<std::string> pong;
+        if (auto ec = co_await with_timeout(internal_exec(ping, adapt(pong)), cfg_.connect_timeout, errc::connect_timeout))
+            co_return ec;
+        // Anything but LOADING (PONG, or NOPERM for a user without PING) means it is ready.
+        if (pong.has_value() || pong.error_code() != server_errc::loading)
+            co_return error_code{};
+        if (!told) {
+            log_.log(log_level::warn, fmt::format("redis {}: the server is loading its dataset (LOADING); waiting for it "
+                                                  "before sending commands", cfg_.redacted_address()));
+            told = true;
+        }
+        last_error_ = make_error_code(server_errc::loading);
+        pause.expires_after(std::chrono::milliseconds{100});
+        co_await pause.async_wait(use_tuple);
+        auto cs = co_await asio::this_coro::cancellation_state;
+        if (cs.cancelled() != asio::cancellation_type::none)
+            co_return make_error_code(asio::error::operation_aborted);
+    }
+}
+
 asio::awaitable<error_code> connection_impl::handshake_then_health() {
     if (auto ec = co_await with_timeout(handshake(), cfg_.connect_timeout, errc::connect_timeout))
+        co_return ec;
+    // A restarted server answers HELLO while it loads its dataset, then refuses every data
+    // command with LOADING for as long as loading takes (minutes for a large one). Until it
+    // is done the connection stays "connecting": requests wait (or fail with not_connected)
+    // rather than each failing with LOADING.
+    if (auto ec = co_await wait_while_loading())
         co_return ec;
     state_ = connection_state::connected;
     ever_connected_ = true;
@@ -412,6 +451,10 @@ asio::awaitable<error_code> connection_impl::health_loop() {
             continue;
         std::string pong;
         auto ec = co_await with_timeout(internal_exec(ping, adapt(pong)), cfg_.health_check_timeout, errc::pong_timeout);
+        // An error reply (LOADING after a restart, NOPERM, BUSY) still proves the server reads
+        // and answers us: dropping the connection for it would only add reconnect churn.
+        if (ec && ec.category() == server_category())
+            continue;
         if (ec) {
             log_.log(log_level::warn, fmt::format("redis {}: health check failed: {}", cfg_.redacted_address(), ec.message()));
             co_return ec;

@@ -49,6 +49,7 @@ private:
     asio::awaitable<error_code> reader();
     asio::awaitable<error_code> writer();
     asio::awaitable<error_code> handshake_then_health();
+    asio::awaitable<error_code> wait_while_loading();
     asio::awaitable<error_code> handshake();
     asio::awaitable<error_code> health_loop();
     asio::awaitable<error_code> internal_exec(request const& req, any_adapter adapter);

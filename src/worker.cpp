@@ -11,6 +11,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace redstream {
@@ -83,10 +84,51 @@ asio::awaitable<void> worker_impl::ensure_groups() {
     for (std::size_t i = 0; i < replies.size(); ++i) {
         if (replies[i].has_value() || replies[i].error_code() == server_errc::busygroup)
             continue;
+        // XGROUP CREATE is refused under maxmemory (OOM) even when the group exists, and an
+        // ACL user may lack XGROUP: a group that is there already is all a consumer needs.
+        if (co_await group_exists(streams_[i])) {
+            client_.get_logger().log(log_level::warn,
+                                     fmt::format("worker {}: XGROUP CREATE on '{}' failed ({}); the group exists, going on",
+                                                 opts_.group, streams_[i], replies[i].error().message));
+            continue;
+        }
         throw boost::system::system_error(
             replies[i].error_code(),
             fmt::format("cannot create group '{}' on stream '{}': {}", opts_.group, streams_[i], replies[i].error().message));
     }
+}
+
+asio::awaitable<bool> worker_impl::prepare() {
+    milliseconds backoff{100};
+    while (!stop_requested_) {
+        std::string failure;
+        try {
+            if (opts_.create_group)
+                co_await ensure_groups();
+            co_await choose_wakeup();
+            co_return true;
+        } catch (boost::system::system_error const& e) {
+            // Wrong type, missing rights, a refused password: no point waiting for those.
+            if (!is_transient_error(e.code()))
+                throw;
+            failure = e.what();
+        }
+        client_.get_logger().log(log_level::warn, fmt::format("worker {}: cannot start yet ({}); retrying in {} ms",
+                                                              opts_.group, failure, backoff.count()));
+        co_await stop_signal_->wait(backoff);
+        backoff = std::min(backoff * 2, milliseconds{2000});
+    }
+    co_return false;
+}
+
+asio::awaitable<bool> worker_impl::group_exists(std::string const& stream) {
+    request r;
+    r.push("XINFO", "GROUPS", stream);
+    result<std::vector<group_info>> groups;
+    auto [ec, n] = co_await conn_.async_exec(r, adapt(groups), asio::as_tuple(asio::use_awaitable));
+    if (ec || !groups.has_value())
+        co_return false;
+    co_return std::any_of(groups->begin(), groups->end(), [&](group_info const& g) { return g.name == opts_.group; });
 }
 
 void worker_impl::open_wake_connection() {
@@ -213,13 +255,16 @@ asio::awaitable<void> worker_impl::run() {
     stop_requested_ = false;
     stopping_ = false;
     auto self = shared_from_this();
+    bool started = false;
     try {
-        if (opts_.create_group)
-            co_await ensure_groups();
-        co_await choose_wakeup();
+        started = co_await prepare();
     } catch (...) {
         running_ = false;
         throw;
+    }
+    if (!started) {
+        running_ = false;
+        co_return;
     }
     for (std::size_t i = 0; i < opts_.consumers; ++i)
         spawn_consumer(i);

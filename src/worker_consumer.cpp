@@ -10,15 +10,6 @@
 
 namespace redstream::detail {
 
-namespace {
-
-bool is_connection_error(error_code const& ec) {
-    return ec == errc::connection_lost || ec == errc::not_connected || ec == errc::connect_timeout ||
-           ec == errc::pong_timeout;
-}
-
-} // namespace
-
 std::size_t worker_impl::stream_index(std::string_view name) const {
     for (std::size_t i = 0; i < streams_.size(); ++i)
         if (streams_[i] == name)
@@ -192,8 +183,16 @@ asio::awaitable<void> worker_impl::consumer_main(consumer_state& c) {
     while (!c.stopping) {
         if (drain_pending || seen_reconnect != reconnect_generation_) {
             seen_reconnect = reconnect_generation_;
-            drain_pending = false;
-            co_await drain_own_pending(c.name, c.index, c.stopping);
+            auto const failure = co_await drain_own_pending(c.name, c.index, c.stopping);
+            // Until our own pending list has been read through (LOADING, NOGROUP, a drop), keep
+            // at it with backoff: its messages would otherwise wait for min_idle and a claim.
+            drain_pending = static_cast<bool>(failure);
+            if (failure.ec == errc::closed)
+                break;
+            if (failure && !c.stopping)
+                co_await after_read_error(c, failure.ec, failure.text, backoff);
+            else
+                backoff = milliseconds{50};
             continue;
         }
         bool blocked = false;

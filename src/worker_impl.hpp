@@ -21,6 +21,18 @@ namespace redstream::detail {
 namespace asio = boost::asio;
 using clock = std::chrono::steady_clock;
 
+/// The connection is (or was) down: the request may or may not have reached the server.
+inline bool is_connection_error(error_code const& ec) {
+    return ec == errc::connection_lost || ec == errc::not_connected || ec == errc::connect_timeout ||
+           ec == errc::pong_timeout;
+}
+
+/// Worth retrying later without anyone's help: the connection, or a server that is loading
+/// its dataset or running a long script.
+inline bool is_transient_error(error_code const& ec) {
+    return is_connection_error(ec) || ec == server_errc::loading || ec == server_errc::busy;
+}
+
 /// A timer used as a condition variable: waiters wait until notify_all() (or a deadline).
 class wake_signal {
 public:
@@ -71,6 +83,13 @@ struct read_slot {
     bool done = false;
 };
 
+/// Why a read stopped early: the code, and the server's text when it was an error reply.
+struct read_failure {
+    error_code ec{};
+    std::string text{};
+    explicit operator bool() const noexcept { return ec.failed(); }
+};
+
 struct ack_record {
     std::size_t stream;
     stream_id id;
@@ -111,7 +130,11 @@ public:
 
 private:
     // Lifecycle (worker.cpp).
+    /// Creates the groups and chooses the wake-up mode, retrying transient failures (Redis not
+    /// up yet, restarting, loading) with backoff. False when stop() came first.
+    asio::awaitable<bool> prepare();
     asio::awaitable<void> ensure_groups();
+    asio::awaitable<bool> group_exists(std::string const& stream);
     asio::awaitable<void> choose_wakeup();
     void open_wake_connection();
     void spawn_consumer(std::size_t index);
@@ -151,8 +174,10 @@ private:
                                                                              std::string const& owner);
 
     // Pending lists, claims and retries (worker_recovery.cpp).
-    asio::awaitable<void> drain_own_pending(std::string const& name, std::size_t consumer_index,
-                                            bool const& stopping);
+    /// Re-reads a consumer's own pending list and handles it. Returns the error that stopped it
+    /// early (the list must be read again later), or none.
+    asio::awaitable<read_failure> drain_own_pending(std::string const& name, std::size_t consumer_index,
+                                                    bool const& stopping);
     asio::awaitable<void> claim_loop(consumer_state& c);
     asio::awaitable<void> retry_loop(consumer_state& c);
 

@@ -16,8 +16,8 @@ constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 // Reads and handles this consumer's own pending list (entries delivered before a crash, a
 // restart or a lost connection). XPENDING and XREADGROUP ... <id> go in one request: XPENDING
 // gives each entry's delivery count, which the read then increments.
-asio::awaitable<void> worker_impl::drain_own_pending(std::string const& name, std::size_t consumer_index,
-                                                     bool const& stopping) {
+asio::awaitable<read_failure> worker_impl::drain_own_pending(std::string const& name, std::size_t consumer_index,
+                                                             bool const& stopping) {
     for (std::size_t si = 0; si < streams_.size() && !stopping; ++si) {
         std::optional<stream_id> after;
         while (!stopping) {
@@ -29,10 +29,12 @@ asio::awaitable<void> worker_impl::drain_own_pending(std::string const& name, st
             result<std::vector<pending_entry>> rows;
             result<read_reply> entries;
             auto [ec, n] = co_await conn_.async_exec(r, adapt(rows, entries), tuple_awaitable);
-            if (ec || !rows.has_value() || !entries.has_value()) {
-                // The consumer loop reports read errors; a reconnect brings us back here.
-                co_return;
-            }
+            if (ec)
+                co_return read_failure{ec};
+            if (!rows.has_value())
+                co_return read_failure{rows.error_code(), rows.error().message};
+            if (!entries.has_value())
+                co_return read_failure{entries.error_code(), entries.error().message};
             std::size_t const got = entries->entry_count();
             if (got == 0)
                 break;
@@ -48,13 +50,16 @@ asio::awaitable<void> worker_impl::drain_own_pending(std::string const& name, st
             co_await handle_batch(name, consumer_index, *entries, &deliveries);
         }
     }
+    co_return read_failure{};
 }
 
 // Takes over messages idle for min_idle in any consumer (crashed or stuck), following the
 // XAUTOCLAIM cursor, and handles them as this worker's claim consumer.
 asio::awaitable<void> worker_impl::claim_loop(consumer_state& c) {
     auto self = shared_from_this();
-    co_await drain_own_pending(c.name, SIZE_MAX, c.stopping);
+    // A failed drain is not retried here: the claim scans below take those messages after
+    // min_idle like anyone else's.
+    (void)co_await drain_own_pending(c.name, SIZE_MAX, c.stopping);
     while (!c.stopping) {
         for (std::size_t si = 0; si < streams_.size() && !c.stopping; ++si) {
             stream_id cursor{0, 0};

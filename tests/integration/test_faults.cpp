@@ -12,7 +12,6 @@
 
 #include <fmt/format.h>
 
-#include <map>
 
 using namespace redstream;
 using namespace redstream::test;
@@ -26,18 +25,6 @@ config through(fault_proxy const& proxy) {
     return c;
 }
 
-// What a scenario delivered: each id with the number of times a handler saw it.
-struct tally {
-    std::map<std::string, int> seen;
-    std::size_t handled = 0;
-    std::size_t duplicates() const {
-        std::size_t d = 0;
-        for (auto const& [id, n] : seen)
-            d += static_cast<std::size_t>(n - 1);
-        return d;
-    }
-};
-
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(faults)
@@ -50,10 +37,9 @@ BOOST_AUTO_TEST_CASE(connection_dropped_every_200ms_while_100k_messages_flow) {
     client direct{ioc.get_executor(), cfg_for(srv), quiet()};
     client via{ioc.get_executor(), through(proxy), quiet()};
     worker w{via, {.stream = "orders", .group = "g", .start_id = "0", .consumers = 4, .min_idle = 2000ms}};
-    tally t;
+    delivery_tally t;
     w.on_message([&](message const& m) -> asio::awaitable<outcome> {
-        ++t.seen[m.id().to_string()];
-        ++t.handled;
+        t.record(m);
         co_return ack;
     });
     pending_summary after{};
@@ -96,10 +82,9 @@ BOOST_AUTO_TEST_CASE(replies_split_into_single_bytes_lose_nothing) {
     proxy.chunk(1);
     client via{ioc.get_executor(), through(proxy), quiet()};
     worker w{via, {.stream = "s", .group = "g", .start_id = "0", .consumers = 2}};
-    tally t;
+    delivery_tally t;
     w.on_message([&](message const& m) -> asio::awaitable<outcome> {
-        ++t.seen[m.id().to_string()];
-        ++t.handled;
+        t.record(m);
         co_return ack;
     });
     run_coro(ioc, [&]() -> asio::awaitable<void> {
@@ -127,9 +112,9 @@ BOOST_AUTO_TEST_CASE(a_stalled_server_is_dropped_by_the_health_check_and_work_re
     client direct{ioc.get_executor(), cfg_for(srv), quiet()};
     client via{ioc.get_executor(), cfg, quiet()};
     worker w{via, {.stream = "s", .group = "g", .start_id = "0", .wakeup = wakeup_mode::dedicated}};
-    tally t;
+    delivery_tally t;
     w.on_message([&](message const& m) -> asio::awaitable<outcome> {
-        ++t.seen[m.id().to_string()];
+        t.record(m);
         co_return ack;
     });
     run_coro(ioc, [&]() -> asio::awaitable<void> {

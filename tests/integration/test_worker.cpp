@@ -13,8 +13,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <sys/resource.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -410,14 +408,6 @@ BOOST_AUTO_TEST_CASE(wrong_type_key_fails_run_clearly) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
-namespace {
-double process_cpu_seconds() {
-    rusage ru{};
-    ::getrusage(RUSAGE_SELF, &ru);
-    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-} // namespace
 
 BOOST_AUTO_TEST_SUITE(worker_tests)
 

@@ -14,8 +14,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -75,6 +78,30 @@ inline asio::awaitable<pending_summary> pending_of(client& cl, std::string const
     pending_summary s;
     co_await cl.connection().async_exec(r, adapt(s), asio::use_awaitable);
     co_return s;
+}
+
+// What a scenario delivered: each id with the number of times a handler saw it.
+struct delivery_tally {
+    std::map<std::string, int> seen;
+    std::size_t handled = 0;
+    void record(message const& m) {
+        ++seen[m.id().to_string()];
+        ++handled;
+    }
+    std::size_t duplicates() const {
+        std::size_t d = 0;
+        for (auto const& [id, n] : seen)
+            d += static_cast<std::size_t>(n - 1);
+        return d;
+    }
+};
+
+// CPU seconds this process has used (user + system): "no busy loop" checks.
+inline double process_cpu_seconds() {
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 // Runs w.run() in the background; returns a flag set when it has returned.
