@@ -1,5 +1,6 @@
 #include <redstream/connection.hpp>
 #include <redstream/stream_readers.hpp>
+#include <redstream/resp/error.hpp>
 
 #include "connection_impl.hpp"
 
@@ -207,6 +208,7 @@ asio::awaitable<error_code> connection_impl::run() {
             co_return error_code{};
         state_ = connection_state::connecting;
         handshaking_ = true;
+        mpx_.set_pushes_allowed(true); // until HELLO has told us the protocol
         rbegin_ = rend_ = 0;
         transport_.emplace(ex_);
         error_code ec = co_await with_timeout(transport_->connect(cfg_), cfg_.connect_timeout, errc::connect_timeout);
@@ -219,7 +221,11 @@ asio::awaitable<error_code> connection_impl::run() {
             co_return error_code{};
         state_ = connection_state::disconnected;
         last_error_ = ec;
-        mpx_.on_disconnect(was_connected ? make_error_code(errc::connection_lost) : ec,
+        // Requests in flight fail with the protocol error itself when the server sent something
+        // we refuse (callers see why); with connection_lost when the transport went away.
+        bool const protocol_fault = ec.category() == resp::parser_category() || ec == errc::unexpected_reply ||
+                                    ec == errc::unexpected_push || ec == errc::read_buffer_full;
+        mpx_.on_disconnect(was_connected && !protocol_fault ? make_error_code(errc::connection_lost) : ec,
                            std::chrono::steady_clock::now());
         if (auto next = mpx_.expire_waiting(std::chrono::steady_clock::now(), errc::not_connected);
             next != steady_time::max())
@@ -338,6 +344,7 @@ asio::awaitable<error_code> connection_impl::handshake() {
                                                   cfg_.redacted_address(), err.message));
         }
         protocol_ = 2;
+        mpx_.set_pushes_allowed(false);
         request legacy;
         std::vector<result<std::string>> replies;
         if (!cfg_.password.empty()) {

@@ -26,6 +26,7 @@ public:
         case errc::mixed_subscription: return "a request may not mix SUBSCRIBE-family commands with other commands";
         case errc::resp2_no_pushes: return "subscriptions need RESP3 (the server refused HELLO 3)";
         case errc::tls_unavailable: return "TLS requested but not available";
+        case errc::unexpected_push: return "Redis sent a RESP3 push on a RESP2 connection";
         }
         return "unknown redstream error";
     }

@@ -22,6 +22,7 @@ enum class errc {
     mixed_subscription,     ///< a request mixes SUBSCRIBE-family commands with other commands
     resp2_no_pushes,        ///< subscriptions need RESP3 on the shared connection
     tls_unavailable,        ///< a rediss:// URL on a build without TLS support
+    unexpected_push,        ///< a RESP3 push arrived on a connection that speaks RESP2
 };
 
 /// Redis error replies that callers compare against. The server's text is kept separately.

@@ -88,6 +88,11 @@ std::size_t multiplexer::consume(std::string_view in, error_code& ec) {
 void multiplexer::start_reply(resp::node const& n, error_code& ec) {
     skip_reply_ = false;
     if (n.data_type == resp::type::push) {
+        if (!pushes_allowed_) {
+            ec = errc::unexpected_push;
+            error_detail_ = "push '" + std::string{n.value.substr(0, 64)} + "'";
+            return;
+        }
         route_ = route::push;
         return;
     }

@@ -101,6 +101,8 @@ public:
     void fail_all(error_code ec);
 
     void set_push_sink(std::function<void(push_message&&)> sink) { push_sink_ = std::move(sink); }
+    /// RESP2 has no pushes: on such a connection a '>' frame is a protocol error.
+    void set_pushes_allowed(bool allowed) noexcept { pushes_allowed_ = allowed; }
 
     [[nodiscard]] std::set<std::string> const& channels() const noexcept { return channels_; }
     [[nodiscard]] std::set<std::string> const& patterns() const noexcept { return patterns_; }
@@ -134,6 +136,7 @@ private:
     std::set<std::string> channels_;
     std::set<std::string> patterns_;
     std::string error_detail_;
+    bool pushes_allowed_ = true;
 };
 
 } // namespace redstream::detail
