@@ -161,9 +161,12 @@ void connection_impl::arm_wait_expiry(steady_time deadline) {
     });
 }
 
-void connection_impl::close() {
-    if (closed_)
+void connection_impl::close() { finish(make_error_code(errc::closed)); }
+
+void connection_impl::finish(error_code ec) {
+    if (finished_)
         return;
+    finished_ = true;
     closed_ = true;
     state_ = connection_state::closed;
     if (transport_)
@@ -171,8 +174,8 @@ void connection_impl::close() {
     wake_writer();
     backoff_timer_.cancel();
     expiry_timer_.cancel();
-    mpx_.fail_all(errc::closed);
-    pushes_.close();
+    mpx_.fail_all(ec);
+    pushes_.close(); // push readers (a client's router) end too, or they would wait forever
 }
 
 milliseconds connection_impl::next_backoff() {
@@ -232,15 +235,11 @@ asio::awaitable<error_code> connection_impl::run() {
             arm_wait_expiry(next);
         if (!ever_connected_ && is_auth_error(ec)) {
             log_.log(log_level::error, fmt::format("redis {}: handshake refused: {}", cfg_.redacted_address(), ec.message()));
-            mpx_.fail_all(ec);
-            state_ = connection_state::closed;
-            closed_ = true;
+            finish(ec);
             co_return ec;
         }
         if (!cfg_.reconnect.enabled) {
-            mpx_.fail_all(ec);
-            state_ = connection_state::closed;
-            closed_ = true;
+            finish(ec);
             co_return ec;
         }
         auto const delay = next_backoff();

@@ -28,6 +28,8 @@ public:
     void exec(request const& req, any_adapter adapter,
               asio::any_completion_handler<void(error_code, std::size_t)> h, bool priority);
     void close();
+    /// Ends the connection for good: fails every request with `ec`, ends push readers.
+    void finish(error_code ec);
 
     asio::any_io_executor ex_;
     config cfg_;
@@ -43,6 +45,7 @@ public:
     error_code last_error_{}; // why the last attempt or connection ended (stats())
     bool running_ = false;
     bool closed_ = false;
+    bool finished_ = false; // finish() ran: requests failed, pushes closed
 
 private:
     asio::awaitable<error_code> session();

@@ -50,10 +50,12 @@ asio::awaitable<std::vector<std::optional<std::string>>>
 worker_impl::reserve_markers(std::vector<std::string> const& keys, std::string const& owner) {
     request r;
     r.push("EVAL", reserve_script, keys.size(), keys, "processing:" + owner, opts_.idempotency.lease);
-    std::vector<std::optional<std::string>> out;
+    result<std::vector<std::optional<std::string>>> out;
     co_await conn_.async_exec(r, adapt(out), asio::use_awaitable);
-    out.resize(keys.size());
-    co_return out;
+    if (!out.has_value()) // keep the server's words: NOPERM on a key, OOM, a script error
+        throw boost::system::system_error(out.error_code(), out.error().message);
+    out->resize(keys.size());
+    co_return std::move(*out);
 }
 
 void worker_impl::release_marker(std::string const& marker, std::string const& consumer) {
