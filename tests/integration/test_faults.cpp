@@ -38,10 +38,7 @@ BOOST_AUTO_TEST_CASE(connection_dropped_every_200ms_while_100k_messages_flow) {
     client via{ioc.get_executor(), through(proxy), quiet()};
     worker w{via, {.stream = "orders", .group = "g", .start_id = "0", .consumers = 4, .min_idle = 2000ms}};
     delivery_tally t;
-    w.on_message([&](message const& m) -> asio::awaitable<outcome> {
-        t.record(m);
-        co_return ack;
-    });
+    record_and_ack(w, t);
     pending_summary after{};
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto done = start_worker(ioc, w);
@@ -83,10 +80,7 @@ BOOST_AUTO_TEST_CASE(replies_split_into_single_bytes_lose_nothing) {
     client via{ioc.get_executor(), through(proxy), quiet()};
     worker w{via, {.stream = "s", .group = "g", .start_id = "0", .consumers = 2}};
     delivery_tally t;
-    w.on_message([&](message const& m) -> asio::awaitable<outcome> {
-        t.record(m);
-        co_return ack;
-    });
+    record_and_ack(w, t);
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         co_await produce(via, "s", total);
         auto done = start_worker(ioc, w);
@@ -113,10 +107,7 @@ BOOST_AUTO_TEST_CASE(a_stalled_server_is_dropped_by_the_health_check_and_work_re
     client via{ioc.get_executor(), cfg, quiet()};
     worker w{via, {.stream = "s", .group = "g", .start_id = "0", .wakeup = wakeup_mode::dedicated}};
     delivery_tally t;
-    w.on_message([&](message const& m) -> asio::awaitable<outcome> {
-        t.record(m);
-        co_return ack;
-    });
+    record_and_ack(w, t);
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         co_await produce(direct, "s", 100);
         auto done = start_worker(ioc, w);

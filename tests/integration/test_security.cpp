@@ -155,10 +155,7 @@ BOOST_AUTO_TEST_CASE(tls_worker_verifies_the_server_and_refuses_another_ca) {
     client cl{ioc.get_executor(), good, quiet()};
     worker w{cl, {.stream = "s", .group = "g", .start_id = "0", .consumers = 2}};
     delivery_tally t;
-    w.on_message([&](message const& m) -> asio::awaitable<outcome> {
-        t.record(m);
-        co_return ack;
-    });
+    record_and_ack(w, t);
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         co_await produce(cl, "s", 1000);
         auto done = start_worker(ioc, w);

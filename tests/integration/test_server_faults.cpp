@@ -195,10 +195,7 @@ BOOST_AUTO_TEST_CASE(loading_after_a_restart_is_reported_and_work_resumes) {
     client cl{ioc.get_executor(), cfg_for(srv), capture(logs)};
     worker w{cl, {.stream = "s", .group = "g", .start_id = "0", .consumers = 2}};
     delivery_tally t;
-    w.on_message([&](message const& m) -> asio::awaitable<outcome> {
-        t.record(m);
-        co_return ack;
-    });
+    record_and_ack(w, t);
     std::vector<error_code> publish_errors;
     std::uint64_t errors_during_load = 0;
     pending_summary after{};
@@ -242,10 +239,7 @@ BOOST_AUTO_TEST_CASE(maxmemory_refuses_publish_clearly_while_consumers_drain) {
     client cl{ioc.get_executor(), cfg_for(srv), capture(logs)};
     worker w{cl, {.stream = "s", .group = "g", .start_id = "0", .consumers = 2}};
     delivery_tally t;
-    w.on_message([&](message const& m) -> asio::awaitable<outcome> {
-        t.record(m);
-        co_return ack;
-    });
+    record_and_ack(w, t);
     error_code refused;
     std::string refused_text;
     pending_summary after{};
@@ -291,10 +285,7 @@ BOOST_AUTO_TEST_CASE(output_buffer_limit_closing_the_connection_is_explained_and
     // Batches of 128 entries of 2 KB: every read reply is ~260 KB, over a 64 KB hard limit.
     worker w{cl, {.stream = "s", .group = "g", .start_id = "0", .consumers = 2, .batch = 128}};
     delivery_tally t;
-    w.on_message([&](message const& m) -> asio::awaitable<outcome> {
-        t.record(m);
-        co_return ack;
-    });
+    record_and_ack(w, t);
     std::uint64_t drops = 0;
     pending_summary after{};
     run_coro(ioc, [&]() -> asio::awaitable<void> {
@@ -333,10 +324,7 @@ BOOST_AUTO_TEST_CASE(stream_deleted_then_replaced_by_a_string_under_running_cons
     opts.idle_poll_interval = 100ms; // parked consumers find the fault quickly
     worker w{cl, opts};
     delivery_tally t;
-    w.on_message([&](message const& m) -> asio::awaitable<outcome> {
-        t.record(m);
-        co_return ack;
-    });
+    record_and_ack(w, t);
     struct window {
         std::uint64_t errors = 0;
         double cpu = 0;

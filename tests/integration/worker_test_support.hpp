@@ -96,6 +96,14 @@ struct delivery_tally {
     }
 };
 
+// The usual handler of a scenario: record the delivery, acknowledge it.
+inline void record_and_ack(worker& w, delivery_tally& t) {
+    w.on_message([&t](message const& m) -> asio::awaitable<outcome> {
+        t.record(m);
+        co_return ack;
+    });
+}
+
 // CPU seconds this process has used (user + system): "no busy loop" checks.
 inline double process_cpu_seconds() {
     rusage ru{};
