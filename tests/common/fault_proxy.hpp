@@ -37,7 +37,7 @@ public:
     void chunk(std::size_t bytes);
     /// Sleeps this long before each forwarded write (throttling).
     void delay_each_write(std::chrono::microseconds d);
-    /// Flips one random bit in server->client traffic with this probability per forwarded write.
+    /// Flips one random bit in server->client traffic with this probability per read from the server.
     void corrupt_replies(double probability);
     /// Stops accepting and closes everything.
     void close();
