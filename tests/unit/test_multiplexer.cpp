@@ -215,6 +215,22 @@ BOOST_AUTO_TEST_CASE(unexpected_reply_is_a_protocol_error) {
     BOOST_TEST((ec == errc::unexpected_reply));
 }
 
+BOOST_AUTO_TEST_CASE(a_push_on_a_resp2_connection_is_a_protocol_error) {
+    multiplexer m{{}, 1 << 20};
+    m.set_pushes_allowed(false);
+    request r;
+    r.push("GET", "a");
+    std::string v;
+    recorded o;
+    m.add(make(r, adapt(v), o));
+    (void)m.prepare_write(false);
+    m.commit_write();
+    error_code ec;
+    (void)feed(m, ">2\r\n$7\r\nmessage\r\n$1\r\nx\r\n$3\r\nval\r\n", ec);
+    BOOST_TEST((ec == errc::unexpected_push));
+    BOOST_TEST(!o.done); // the connection fails it when it resets
+}
+
 BOOST_AUTO_TEST_CASE(disconnect_fails_written_and_keeps_patient_waiters) {
     multiplexer m{{}, 1 << 20};
     request sent, impatient, patient{request::options{std::chrono::milliseconds{500}}};
