@@ -57,6 +57,7 @@ worker_impl::worker_impl(client& c, worker_options opts)
         throw std::invalid_argument("redstream::worker: worker_options needs a group");
     if (opts_.batch == 0 || opts_.max_in_flight == 0 || opts_.max_in_flight_per_consumer == 0)
         throw std::invalid_argument("redstream::worker: batch and in-flight bounds must be positive");
+    read_size_ = opts_.batch;
     for (auto const& s : streams_) {
         dlq_streams_.push_back(opts_.dead_letter_stream.empty() ? s + ":dlq" : opts_.dead_letter_stream);
         new_ids_.emplace_back(">");

@@ -26,6 +26,24 @@ std::size_t worker_impl::available(consumer_state const& c) const {
 
 // The least room worth a read: waiting for half a batch keeps reads large (each XREADGROUP
 // costs the server about as much as several entries) without idling a consumer for long.
+// A connection the server closes while reads are in flight may have closed because of them:
+// client-output-buffer-limit counts every reply owed to the client, and a limit smaller than
+// the worker's reads would otherwise close every connection before any read arrives. So the
+// read size is halved once per lost connection and grows back by an eighth per full read
+// (AIMD): a worker under such a limit keeps making progress, one that only met a network drop
+// is back to its batch after a few reads.
+void worker_impl::shrink_reads_after_drop() {
+    if (shrunk_generation_ == reconnect_generation_)
+        return;
+    shrunk_generation_ = reconnect_generation_;
+    read_size_ = std::max<std::size_t>(1, read_size_ / 2);
+}
+
+void worker_impl::grow_reads() {
+    if (read_size_ < opts_.batch)
+        read_size_ = std::min(opts_.batch, read_size_ + std::max<std::size_t>(1, read_size_ / 8));
+}
+
 std::size_t worker_impl::read_threshold() const {
     return std::max<std::size_t>(1, std::min({opts_.batch, opts_.max_in_flight_per_consumer, opts_.max_in_flight}) / 2);
 }
@@ -70,7 +88,7 @@ void worker_impl::wake_capacity_waiters() {
             ++it;
             continue;
         }
-        budget -= std::min(room, opts_.batch);
+        budget -= std::min(room, read_size_);
         c.wake->notify_all();
         it = capacity_waiters_.erase(it);
     }
@@ -189,6 +207,8 @@ asio::awaitable<void> worker_impl::consumer_main(consumer_state& c) {
             drain_pending = static_cast<bool>(failure);
             if (failure.ec == errc::closed)
                 break;
+            if (failure.ec == errc::connection_lost)
+                shrink_reads_after_drop();
             if (failure && !c.stopping)
                 co_await after_read_error(c, failure.ec, failure.text, backoff);
             else
@@ -197,7 +217,7 @@ asio::awaitable<void> worker_impl::consumer_main(consumer_state& c) {
         }
         bool blocked = false;
         if (!current->started) {
-            std::size_t const grant = co_await acquire(c, opts_.batch);
+            std::size_t const grant = co_await acquire(c, read_size_);
             if (grant == 0)
                 continue;
             // block_slice mode: the consumer that found nothing holds the connection's one
@@ -231,6 +251,8 @@ asio::awaitable<void> worker_impl::consumer_main(consumer_state& c) {
                 break;
             if (is_connection_error(ec))
                 drain_pending = true; // a lost read may have delivered entries to our PEL
+            if (ec == errc::connection_lost)
+                shrink_reads_after_drop();
             co_await after_read_error(c, ec, text, backoff);
             continue;
         }
@@ -252,12 +274,14 @@ asio::awaitable<void> worker_impl::consumer_main(consumer_state& c) {
         }
         stats_.read += got;
         histograms_.batch_entries.observe(static_cast<double>(got));
+        if (got >= current->granted)
+            grow_reads();
         if ((got >= current->granted || blocked) && !parked_.empty())
             wake_one(); // there is probably more: let another consumer help
         // Read-ahead: the next batch travels while this one is handled. A short batch means
         // the stream is drained: the read after handling will carry this batch's acks instead.
         if (!c.stopping && got >= current->granted) {
-            if (std::size_t const room = std::min(available(c), opts_.batch); room >= read_threshold()) {
+            if (std::size_t const room = std::min(available(c), read_size_); room >= read_threshold()) {
                 in_flight_ += room;
                 c.in_flight += room;
                 start_read(c, ahead, room, false);
@@ -295,6 +319,7 @@ worker_stats worker::stats() const {
     auto s = impl_->stats_;
     s.consumers = impl_->running_consumers_;
     s.in_flight = impl_->in_flight_;
+    s.read_size = impl_->read_size_;
     s.pending_acks = impl_->ack_queue_.size() + impl_->acks_in_flight_;
     return s;
 }

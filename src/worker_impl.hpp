@@ -154,6 +154,8 @@ private:
     asio::awaitable<std::size_t> acquire(consumer_state& c, std::size_t want);
     void release(std::size_t consumer, std::size_t n);
     std::size_t read_threshold() const;
+    void shrink_reads_after_drop();
+    void grow_reads();
     void wake_capacity_waiters();
     void wake_one();
     void wake_all();
@@ -211,6 +213,8 @@ private:
     std::size_t running_consumers_ = 0; // consumer coroutines not yet finished (stats() is O(1))
     std::uint64_t wake_generation_ = 0;
     std::uint64_t reconnect_generation_ = 0;
+    std::size_t read_size_ = 0;                     // COUNT of reads now: opts_.batch, less after drops
+    std::uint64_t shrunk_generation_ = UINT64_MAX;  // the connection generation already penalised
     std::vector<std::uint64_t> keyspace_listeners_;
     std::optional<std::uint64_t> reconnect_listener_;
     std::unique_ptr<consumer_state> claimer_;

@@ -24,8 +24,8 @@ asio::awaitable<read_failure> worker_impl::drain_own_pending(std::string const& 
             request r;
             std::string const start = after ? "(" + after->to_string() : std::string{"-"};
             std::string const from = after ? after->to_string() : std::string{"0"};
-            r.push("XPENDING", streams_[si], opts_.group, start, "+", opts_.batch, name);
-            r.push("XREADGROUP", "GROUP", opts_.group, name, "COUNT", opts_.batch, "STREAMS", streams_[si], from);
+            r.push("XPENDING", streams_[si], opts_.group, start, "+", read_size_, name);
+            r.push("XREADGROUP", "GROUP", opts_.group, name, "COUNT", read_size_, "STREAMS", streams_[si], from);
             result<std::vector<pending_entry>> rows;
             result<read_reply> entries;
             auto [ec, n] = co_await conn_.async_exec(r, adapt(rows, entries), tuple_awaitable);

@@ -38,6 +38,7 @@ struct worker_stats {
     std::size_t parked = 0;           ///< consumers waiting for a wake-up
     std::size_t in_flight = 0;        ///< read, not yet acknowledged or released
     std::size_t pending_acks = 0;     ///< acks queued or being sent
+    std::size_t read_size = 0;        ///< COUNT of reads now: `batch`, halved per connection lost mid-read, regrowing
     std::string wakeup;               ///< "keyspace", "block_slice" or "dedicated" once running
 };
 
