@@ -110,12 +110,7 @@ slow_handler_figures run_slow_handler_scenario(bool idempotent) {
         auto done_b = start_worker(ioc, wb);
         BOOST_TEST(co_await eventually([&] { return effects.size() == total; }, 30s));
         pending_summary p;
-        for (int i = 0; i < 400; ++i) { // bounded: the last acks and claims settle
-            p = co_await pending_of(ca, "jobs", "g");
-            if (p.count == 0)
-                break;
-            co_await sleep_for(25ms);
-        }
+        p = co_await pending_after_settling(ca, "jobs", "g");
         f.pending_after = p.count;
         wa.stop();
         wb.stop();

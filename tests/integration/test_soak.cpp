@@ -147,12 +147,7 @@ BOOST_AUTO_TEST_CASE(steady_load_keeps_memory_and_queues_flat) {
         proxy.drop_every(0ms);
         BOOST_TEST(co_await eventually([&] { return distinct == produced; }, 60s),
                    "handled " << distinct << " of " << produced);
-        for (int i = 0; i < 400; ++i) { // bounded: the last acks and retries settle
-            after = co_await pending_of(producer, "soak", "g");
-            if (after.count == 0)
-                break;
-            co_await sleep_for(50ms);
-        }
+        after = co_await pending_after_settling(producer, "soak", "g");
         w.stop();
         BOOST_TEST(co_await eventually([&] { return *done; }, 30s));
         via.close();

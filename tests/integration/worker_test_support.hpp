@@ -112,6 +112,20 @@ inline double process_cpu_seconds() {
            static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+// The group's pending summary once it is empty, or after `limit` (the last acks, retries and
+// claims of a scenario settle asynchronously).
+inline asio::awaitable<pending_summary> pending_after_settling(client& cl, std::string const& stream,
+                                                               std::string const& group,
+                                                               std::chrono::milliseconds limit = 20s) {
+    auto const end = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        pending_summary p = co_await pending_of(cl, stream, group);
+        if (p.count == 0 || std::chrono::steady_clock::now() > end)
+            co_return p;
+        co_await sleep_for(50ms);
+    }
+}
+
 // Runs w.run() in the background; returns a flag set when it has returned.
 inline std::shared_ptr<bool> start_worker(asio::io_context& ioc, worker& w) {
     auto done = std::make_shared<bool>(false);
