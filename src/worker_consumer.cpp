@@ -161,6 +161,8 @@ asio::awaitable<bool> worker_impl::park(consumer_state& c, std::uint64_t generat
 asio::awaitable<void> worker_impl::after_read_error(consumer_state& c, error_code ec, std::string const& text,
                                                     milliseconds& backoff) {
     ++stats_.read_errors;
+    if (ec == errc::connection_lost)
+        shrink_reads_after_drop(); // both the reads of new messages and of our pending list
     auto& log = client_.get_logger();
     if (ec == server_errc::nogroup) {
         log.log(log_level::error,
@@ -207,8 +209,6 @@ asio::awaitable<void> worker_impl::consumer_main(consumer_state& c) {
             drain_pending = static_cast<bool>(failure);
             if (failure.ec == errc::closed)
                 break;
-            if (failure.ec == errc::connection_lost)
-                shrink_reads_after_drop();
             if (failure && !c.stopping)
                 co_await after_read_error(c, failure.ec, failure.text, backoff);
             else
@@ -251,8 +251,6 @@ asio::awaitable<void> worker_impl::consumer_main(consumer_state& c) {
                 break;
             if (is_connection_error(ec))
                 drain_pending = true; // a lost read may have delivered entries to our PEL
-            if (ec == errc::connection_lost)
-                shrink_reads_after_drop();
             co_await after_read_error(c, ec, text, backoff);
             continue;
         }
