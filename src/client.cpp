@@ -1,5 +1,7 @@
 #include <redstream/client.hpp>
 
+#include "report_exception.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -15,6 +17,21 @@ namespace asio = boost::asio;
 
 namespace detail {
 
+// The one keyspace event listeners are called for: the stream grew. The others (xtrim,
+// xgroup-create, xgroup-createconsumer, xgroup-delconsumer, xsetid, del...) are mostly caused
+// by the worker itself; waking consumers for them would only cost empty reads.
+constexpr std::string_view listened_event = "xadd";
+
+using listener_map = std::map<std::uint64_t, std::function<void()>>;
+
+// A keyspace channel and who listens to it. Listeners are registered only once a SUBSCRIBE
+// has succeeded, so a registered listener always means a subscription.
+struct keyspace_channel {
+    listener_map listeners;
+    std::size_t subscribing = 0; // SUBSCRIBEs in flight: the channel must not be dropped meanwhile
+    bool subscribed = false;     // a SUBSCRIBE succeeded; cleared only with the channel
+};
+
 class client_impl : public std::enable_shared_from_this<client_impl> {
 public:
     client_impl(asio::any_io_executor ex, config cfg, logger log)
@@ -29,10 +46,14 @@ public:
         });
         conn_.on_connected([w = weak_from_this()](std::uint64_t n) {
             if (auto s = w.lock(); s && n > 1)
-                for (auto const& [id, fn] : std::map(s->reconnect_listeners_))
-                    fn();
+                for (auto const& [id, fn] : listener_map(s->reconnect_listeners_)) // a listener may remove itself
+                    s->call_listener(fn, "reconnect");
         });
-        asio::co_spawn(conn_.get_executor(), route_pushes(), [](std::exception_ptr) {});
+        asio::co_spawn(conn_.get_executor(), route_pushes(), [self = shared_from_this()](std::exception_ptr ep) {
+            if (ep)
+                report_exception(self->log_, log_level::error, ep, "redis {}: keyspace notifications stopped",
+                                 self->conn_.get_config().redacted_address());
+        });
     }
 
     asio::awaitable<void> route_pushes() {
@@ -41,16 +62,66 @@ public:
             auto [ec, push] = co_await conn_.async_receive_push(asio::as_tuple(asio::use_awaitable));
             if (ec)
                 co_return; // closed
-            if (push.kind != "message" || push.args.size() < 2)
-                continue;
-            auto it = channels_.find(push.args[0]);
-            if (it == channels_.end())
-                continue;
-            // Copy: a listener may remove itself.
-            auto listeners = it->second;
-            for (auto const& [id, fn] : listeners)
-                fn();
+            if (auto const* found = listeners_for(push))
+                for (auto const& [id, fn] : listener_map(*found)) // a listener may remove itself
+                    call_listener(fn, "keyspace");
         }
+    }
+
+    // Who a push is for. A keyspace notification is kind "message", args {channel, event}.
+    listener_map const* listeners_for(push_message const& push) const {
+        if (push.kind != "message" || push.args.size() < 2 || push.args[1] != listened_event)
+            return nullptr;
+        auto it = channels_.find(push.args[0]);
+        return it == channels_.end() ? nullptr : &it->second.listeners;
+    }
+
+    // Listeners are user code: one that throws is logged, and the router (or the reconnect
+    // hook) goes on with the next.
+    void call_listener(std::function<void()> const& fn, char const* kind) const {
+        try {
+            fn();
+        } catch (...) {
+            report_exception(log_, log_level::error, std::current_exception(), "redis {}: a {} listener threw",
+                             conn_.get_config().redacted_address(), kind);
+        }
+    }
+
+    // Subscribes unless a SUBSCRIBE for the channel succeeded already. Throws system_error
+    // with the server's text when it fails, e.g. NOPERM: Redis 7 gives new ACL users no
+    // channel rights (resetchannels).
+    asio::awaitable<void> ensure_subscribed(std::string const& channel) {
+        if (channels_[channel].subscribed)
+            co_return;
+        request sub{request::options{std::chrono::milliseconds{5000}}};
+        sub.push("SUBSCRIBE", channel);
+        result<ignore_t> refusal; // receives the server's error reply, if any
+        ++channels_[channel].subscribing;
+        auto [ec, n] = co_await conn_.async_exec(sub, adapt(refusal), asio::as_tuple(asio::use_awaitable));
+        auto& ch = channels_[channel];
+        --ch.subscribing;
+        if (!ec) {
+            ch.subscribed = true;
+            co_return;
+        }
+        release_if_unused(channel);
+        throw boost::system::system_error(
+            ec, fmt::format("SUBSCRIBE {}{}", channel, refusal.has_value() ? "" : ": " + refusal.error().message));
+    }
+
+    // Drops a channel nobody listens to and no SUBSCRIBE is pending for; unsubscribes if it
+    // was subscribed.
+    void release_if_unused(std::string const& channel) {
+        auto it = channels_.find(channel);
+        if (it == channels_.end() || !it->second.listeners.empty() || it->second.subscribing > 0)
+            return;
+        bool const subscribed = it->second.subscribed;
+        channels_.erase(it);
+        if (!subscribed)
+            return;
+        auto req = std::make_shared<request>();
+        req->push("UNSUBSCRIBE", channel);
+        conn_.async_exec(*req, adapt_ignore(), [req](error_code, std::size_t) {});
     }
 
     std::string channel_of(std::string const& key) const {
@@ -59,9 +130,9 @@ public:
 
     redstream::connection conn_;
     logger log_;
-    std::map<std::string, std::map<std::uint64_t, std::function<void()>>> channels_;
+    std::map<std::string, keyspace_channel> channels_;
     std::map<std::uint64_t, std::string> listener_channel_;
-    std::map<std::uint64_t, std::function<void()>> reconnect_listeners_;
+    listener_map reconnect_listeners_;
     std::uint64_t next_id_ = 1;
     asio::steady_timer block_turn_;
     bool block_taken_ = false;
@@ -112,16 +183,12 @@ asio::awaitable<std::vector<stream_id>> client::publish_batch(std::string_view s
 }
 
 asio::awaitable<std::uint64_t> client::add_keyspace_listener(std::string key, std::function<void()> fn) {
-    auto const channel = impl_->channel_of(key);
-    auto const id = impl_->next_id_++;
-    bool const first = impl_->channels_[channel].empty();
-    impl_->channels_[channel].emplace(id, std::move(fn));
-    impl_->listener_channel_.emplace(id, channel);
-    if (first) {
-        request sub{request::options{std::chrono::milliseconds{5000}}};
-        sub.push("SUBSCRIBE", channel);
-        co_await impl_->conn_.async_exec(sub, adapt_ignore(), asio::use_awaitable);
-    }
+    auto const impl = impl_; // the state outlives the client while SUBSCRIBE is in flight
+    auto const channel = impl->channel_of(key);
+    co_await impl->ensure_subscribed(channel);
+    auto const id = impl->next_id_++;
+    impl->channels_[channel].listeners.emplace(id, std::move(fn));
+    impl->listener_channel_.emplace(id, channel);
     co_return id;
 }
 
@@ -129,15 +196,10 @@ void client::remove_keyspace_listener(std::uint64_t id) {
     auto it = impl_->listener_channel_.find(id);
     if (it == impl_->listener_channel_.end())
         return;
-    auto& listeners = impl_->channels_[it->second];
-    listeners.erase(id);
-    if (listeners.empty()) {
-        auto req = std::make_shared<request>();
-        req->push("UNSUBSCRIBE", it->second);
-        impl_->channels_.erase(it->second);
-        impl_->conn_.async_exec(*req, adapt_ignore(), [req](error_code, std::size_t) {});
-    }
+    auto const channel = std::move(it->second);
     impl_->listener_channel_.erase(it);
+    impl_->channels_[channel].listeners.erase(id);
+    impl_->release_if_unused(channel);
 }
 
 std::uint64_t client::add_reconnect_listener(std::function<void()> fn) {

@@ -3,6 +3,7 @@
 #include <redstream/resp/error.hpp>
 
 #include "connection_impl.hpp"
+#include "report_exception.hpp"
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -96,6 +97,10 @@ connection_impl::connection_impl(asio::any_io_executor ex, config cfg, logger lo
         if (!pushes_.try_send(error_code{}, std::move(m)))
             ++pushes_dropped_;
     });
+    mpx_.set_adapter_failure_sink([this](std::exception_ptr ep) {
+        report_exception(log_, log_level::error, ep, "redis {}: a reply adapter threw; its request fails with "
+                         "adapter_failed, the connection goes on", cfg_.redacted_address());
+    });
     backoff_ = cfg_.reconnect.initial_delay;
 }
 
@@ -163,6 +168,15 @@ void connection_impl::arm_wait_expiry(steady_time deadline) {
 
 void connection_impl::close() { finish(make_error_code(errc::closed)); }
 
+// run() ended by an exception (a throwing log sink, bad_alloc): nothing drives the connection
+// any more, so end it for good. Otherwise requests and push readers would wait forever.
+error_code connection_impl::stop_on_exception(std::exception_ptr ep) {
+    report_exception(log_, log_level::error, ep, "redis {}: the connection stopped", cfg_.redacted_address());
+    auto const ec = make_error_code(errc::internal_error);
+    finish(ec);
+    return ec;
+}
+
 void connection_impl::finish(error_code ec) {
     if (finished_)
         return;
@@ -187,14 +201,19 @@ milliseconds connection_impl::next_backoff() {
     return std::max(d, milliseconds{1});
 }
 
-asio::awaitable<error_code> connection_impl::with_timeout(asio::awaitable<error_code> op, milliseconds limit,
-                                                          errc on_timeout) {
+asio::awaitable<error_code> connection_impl::with_deadline(asio::awaitable<error_code> op, steady_time deadline,
+                                                           errc on_timeout) {
     asio::steady_timer t{ex_};
-    t.expires_after(limit);
+    t.expires_at(deadline);
     auto r = co_await (std::move(op) || t.async_wait(use_tuple));
     if (r.index() == 1)
         co_return make_error_code(on_timeout);
     co_return std::get<0>(r);
+}
+
+asio::awaitable<error_code> connection_impl::with_timeout(asio::awaitable<error_code> op, milliseconds limit,
+                                                          errc on_timeout) {
+    return with_deadline(std::move(op), std::chrono::steady_clock::now() + limit, on_timeout);
 }
 
 asio::awaitable<error_code> connection_impl::internal_exec(request const& req, any_adapter adapter) {
@@ -214,7 +233,9 @@ asio::awaitable<error_code> connection_impl::run() {
         mpx_.set_pushes_allowed(true); // until HELLO has told us the protocol
         rbegin_ = rend_ = 0;
         transport_.emplace(ex_);
-        error_code ec = co_await with_timeout(transport_->connect(cfg_), cfg_.connect_timeout, errc::connect_timeout);
+        // One budget for the name lookup, connect, TLS and the handshake (handshake_then_health).
+        connect_deadline_ = std::chrono::steady_clock::now() + cfg_.connect_timeout;
+        error_code ec = co_await with_deadline(transport_->connect(cfg_), connect_deadline_, errc::connect_timeout);
         if (!ec && !closed_)
             ec = co_await session();
         transport_->close();
@@ -258,11 +279,23 @@ asio::awaitable<error_code> connection_impl::run() {
 }
 
 asio::awaitable<error_code> connection_impl::session() {
+    auto r = co_await (contained(reader(), "reader") || contained(writer(), "writer") ||
+                       contained(handshake_then_health(), "handshake or health check"));
+    co_return std::visit([](error_code e) { return e; }, r);
+}
+
+// operator|| waits for a branch to *succeed*: a branch that throws is set aside while the
+// others go on (a dead reader behind a live writer, until the health check gives up). So each
+// branch turns what it throws into an error that ends the session, and run() reconnects.
+asio::awaitable<error_code> connection_impl::contained(asio::awaitable<error_code> branch, char const* name) {
     try {
-        auto r = co_await (reader() || writer() || handshake_then_health());
-        co_return std::visit([](error_code e) { return e; }, r);
+        co_return co_await std::move(branch);
     } catch (boost::system::system_error const& e) {
         co_return e.code();
+    } catch (...) {
+        report_exception(log_, log_level::error, std::current_exception(), "redis {}: the connection's {} threw",
+                         cfg_.redacted_address(), name);
+        co_return make_error_code(errc::internal_error);
     }
 }
 
@@ -420,7 +453,7 @@ asio::awaitable<error_code> connection_impl::wait_while_loading() {
 }
 
 asio::awaitable<error_code> connection_impl::handshake_then_health() {
-    if (auto ec = co_await with_timeout(handshake(), cfg_.connect_timeout, errc::connect_timeout))
+    if (auto ec = co_await with_deadline(handshake(), connect_deadline_, errc::connect_timeout))
         co_return ec;
     // A restarted server answers HELLO while it loads its dataset, then refuses every data
     // command with LOADING for as long as loading takes (minutes for a large one). Until it
@@ -438,7 +471,14 @@ asio::awaitable<error_code> connection_impl::handshake_then_health() {
     log_.log(log_level::info, fmt::format("redis {}: connected (RESP{}, server {})", cfg_.redacted_address(),
                                           protocol_, server_version_));
     for (auto const& hook : connected_hooks_)
-        asio::post(ex_, [hook, n = connects_] { hook(n); });
+        asio::post(ex_, [self = shared_from_this(), hook, n = connects_] {
+            try {
+                hook(n);
+            } catch (...) { // user code: it must not escape io_context::run()
+                report_exception(self->log_, log_level::error, std::current_exception(),
+                                 "redis {}: an on_connected hook threw", self->cfg_.redacted_address());
+            }
+        });
     co_return co_await health_loop();
 }
 
@@ -497,7 +537,7 @@ void connection::run_impl(boost::asio::any_completion_handler<void(error_code)> 
                        if (s.is_connected())
                            s.clear();
                        if (ep)
-                           ec = make_error_code(errc::connection_lost);
+                           ec = impl->stop_on_exception(ep);
                        std::move(h)(ec);
                    });
 }

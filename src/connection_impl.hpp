@@ -9,6 +9,7 @@
 #include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <exception>
 #include <memory>
 #include <optional>
 #include <random>
@@ -30,6 +31,8 @@ public:
     void close();
     /// Ends the connection for good: fails every request with `ec`, ends push readers.
     void finish(error_code ec);
+    /// Reports an exception that ended run(), finishes with errc::internal_error, returns it.
+    error_code stop_on_exception(std::exception_ptr ep);
 
     asio::any_io_executor ex_;
     config cfg_;
@@ -49,6 +52,7 @@ public:
 
 private:
     asio::awaitable<error_code> session();
+    asio::awaitable<error_code> contained(asio::awaitable<error_code> branch, char const* name);
     asio::awaitable<error_code> reader();
     asio::awaitable<error_code> writer();
     asio::awaitable<error_code> handshake_then_health();
@@ -56,6 +60,7 @@ private:
     asio::awaitable<error_code> handshake();
     asio::awaitable<error_code> health_loop();
     asio::awaitable<error_code> internal_exec(request const& req, any_adapter adapter);
+    asio::awaitable<error_code> with_deadline(asio::awaitable<error_code> op, steady_time deadline, errc on_timeout);
     asio::awaitable<error_code> with_timeout(asio::awaitable<error_code> op, milliseconds limit, errc on_timeout);
     milliseconds next_backoff();
     void wake_writer();
@@ -67,6 +72,7 @@ private:
     asio::steady_timer backoff_timer_;
     asio::steady_timer expiry_timer_;
     steady_time expiry_at_ = steady_time::max();
+    steady_time connect_deadline_{}; // of the current attempt: config::connect_timeout from its start
     std::vector<char> rbuf_;
     std::size_t rbegin_ = 0;
     std::size_t rend_ = 0;

@@ -27,6 +27,8 @@ public:
         case errc::resp2_no_pushes: return "subscriptions need RESP3 (the server refused HELLO 3)";
         case errc::tls_unavailable: return "TLS requested but not available";
         case errc::unexpected_push: return "Redis sent a RESP3 push on a RESP2 connection";
+        case errc::adapter_failed: return "the reply adapter threw; its targets may be partly filled (see the log)";
+        case errc::internal_error: return "an unexpected exception inside the connection (see the log)";
         }
         return "unknown redstream error";
     }
@@ -103,6 +105,7 @@ bool is_fatal(boost::system::error_code const& ec) noexcept {
     if (ec.category() == client_category()) {
         switch (static_cast<errc>(ec.value())) {
         case errc::wrong_reply_type:
+        case errc::adapter_failed:
         case errc::mixed_subscription:
         case errc::resp2_no_pushes:
             return false;

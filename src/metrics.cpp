@@ -88,33 +88,31 @@ std::string health_report::to_json() const {
     return out;
 }
 
-asio::awaitable<std::vector<group_sample>> metrics_registry::sample_all(std::vector<std::string>& errors) {
-    std::vector<group_sample> samples;
+asio::awaitable<registry_sample> metrics_registry::sample() {
+    registry_sample out;
     for (auto* w : workers_) {
         for (auto const& s : streams_of(*w)) {
             try {
-                samples.push_back(co_await sample_group(w->get_client(), s, w->options().group));
+                out.groups.push_back(co_await sample_group(w->get_client(), s, w->options().group));
             } catch (std::exception const& e) {
-                errors.push_back(fmt::format("sampling {} {}: {}", s, w->options().group, e.what()));
+                out.errors.push_back(fmt::format("sampling {} {}: {}", s, w->options().group, e.what()));
             }
         }
     }
-    co_return samples;
+    co_return out;
 }
 
 asio::awaitable<std::string> metrics_registry::scrape() {
-    sample_errors_.clear();
-    auto samples = co_await sample_all(sample_errors_);
-    co_return render(samples);
+    auto const s = co_await sample();
+    co_return render(s);
 }
 
 asio::awaitable<health_report> metrics_registry::check_health() {
-    sample_errors_.clear();
-    auto samples = co_await sample_all(sample_errors_);
-    co_return evaluate(samples);
+    auto const s = co_await sample();
+    co_return evaluate(s);
 }
 
-health_report metrics_registry::evaluate(std::vector<group_sample> const& samples) const {
+health_report metrics_registry::evaluate(registry_sample const& sampled) const {
     health_report r;
     auto fail = [&](std::string why) {
         r.healthy = false;
@@ -123,9 +121,9 @@ health_report metrics_registry::evaluate(std::vector<group_sample> const& sample
     for (auto const& c : clients_)
         if (c.c->connection().state() != connection_state::connected)
             fail(fmt::format("client {} is not connected to {}", c.name, c.c->connection().get_config().redacted_address()));
-    for (auto const& e : sample_errors_)
+    for (auto const& e : sampled.errors)
         fail(e);
-    for (auto const& s : samples) {
+    for (auto const& s : sampled.groups) {
         if (!s.stream_exists || !s.group_exists) {
             fail(fmt::format("{} {}: {} does not exist", s.stream, s.group, s.stream_exists ? "group" : "stream"));
             continue;
@@ -149,7 +147,8 @@ health_report metrics_registry::evaluate(std::vector<group_sample> const& sample
     return r;
 }
 
-std::string metrics_registry::render(std::vector<group_sample> const& samples) const {
+std::string metrics_registry::render(registry_sample const& sampled) const {
+    auto const& samples = sampled.groups;
     detail::prometheus_writer out;
     // Labels of each worker: its stream(s) (comma-separated) and group.
     std::vector<std::string> worker_streams;
@@ -260,7 +259,7 @@ std::string metrics_registry::render(std::vector<group_sample> const& samples) c
     for (auto* a : scalers_)
         out.sample("redstream_autoscaler_decisions_total", {}, static_cast<double>(a->status().decisions));
 
-    auto const h = evaluate(samples);
+    auto const h = evaluate(sampled);
     out.family("redstream_healthy", "gauge", "1 when every health check passes.");
     out.sample("redstream_healthy", {}, h.healthy ? 1.0 : 0.0);
     return out.take();

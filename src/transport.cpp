@@ -5,6 +5,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #ifdef REDSTREAM_HAS_TLS
@@ -18,22 +19,56 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-namespace {
+// A name lookup that its waiter can walk away from. Asio 1.26's async_resolve ignores
+// per-operation cancellation, and resolver::cancel() cannot stop a getaddrinfo() already
+// running on Asio's resolver thread, so a timeout raced against the lookup would still wait
+// for it (for as long as the system's resolver takes). Instead the lookup's state is shared
+// with its completion handler: resolve() stops waiting on cancellation or close(), and the
+// lookup finishes in the background, touching only this state.
+struct transport::pending_lookup {
+    explicit pending_lookup(asio::any_io_executor ex) : resolver(ex), wake(ex, asio::steady_timer::time_point::max()) {}
 
-asio::awaitable<error_code> connect_tcp(tcp::socket& sock, config const& cfg) {
-    tcp::resolver resolver{sock.get_executor()};
-    auto [rec, endpoints] = co_await resolver.async_resolve(cfg.host, std::to_string(cfg.port), use_tuple);
+    void abandon() {
+        resolver.cancel(); // a lookup not yet started on the resolver thread never starts
+        wake.cancel();
+    }
+
+    tcp::resolver resolver;
+    asio::steady_timer wake; // never expires: the lookup's completion or abandon() ends the wait
+    error_code ec;
+    endpoints results;
+    bool done = false;
+};
+
+asio::awaitable<std::pair<error_code, transport::endpoints>> transport::resolve(config const& cfg) {
+    auto lookup = std::make_shared<pending_lookup>(ex_);
+    lookup->resolver.async_resolve(cfg.host, std::to_string(cfg.port), [lookup](error_code ec, endpoints r) {
+        lookup->ec = ec;
+        lookup->results = std::move(r);
+        lookup->done = true;
+        lookup->wake.cancel();
+    });
+    lookup_ = lookup;
+    co_await lookup->wake.async_wait(use_tuple);
+    lookup_.reset();
+    if (!lookup->done) {
+        lookup->abandon();
+        co_return std::pair{make_error_code(asio::error::operation_aborted), endpoints{}};
+    }
+    co_return std::pair{lookup->ec, std::move(lookup->results)};
+}
+
+asio::awaitable<error_code> transport::connect_tcp(tcp_socket& sock, config const& cfg) {
+    auto [rec, found] = co_await resolve(cfg);
     if (rec)
         co_return rec;
-    auto [cec, ep] = co_await asio::async_connect(sock, endpoints, use_tuple);
+    auto [cec, ep] = co_await asio::async_connect(sock, found, use_tuple);
     if (cec)
         co_return cec;
     error_code ec;
     sock.set_option(tcp::no_delay(true), ec); // replies must not wait for Nagle
     co_return error_code{};
 }
-
-} // namespace
 
 asio::awaitable<error_code> transport::connect(config const& cfg) {
     switch (cfg.kind) {
@@ -123,6 +158,8 @@ asio::awaitable<std::pair<error_code, std::size_t>> transport::write_all(asio::c
 }
 
 void transport::close() noexcept {
+    if (lookup_)
+        lookup_->abandon();
     error_code ec;
     std::visit(
         [&ec](auto& s) {

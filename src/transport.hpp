@@ -14,6 +14,7 @@
 
 #include <memory>
 #include <optional>
+#include <utility>
 #include <variant>
 
 namespace redstream::detail {
@@ -27,16 +28,25 @@ public:
     explicit transport(boost::asio::any_io_executor ex) : ex_(std::move(ex)) {}
 
     /// Resolves, connects and (for TLS) handshakes. Not bounded in time: the caller races it
-    /// against its connect timeout.
+    /// against its connect timeout. Every step honours terminal cancellation, the name lookup
+    /// included (see pending_lookup).
     boost::asio::awaitable<error_code> connect(config const& cfg);
     boost::asio::awaitable<std::pair<error_code, std::size_t>> read_some(boost::asio::mutable_buffer b);
     boost::asio::awaitable<std::pair<error_code, std::size_t>> write_all(boost::asio::const_buffer b);
-    /// Closes the socket at once; pending operations complete with an error.
+    /// Closes the socket at once and abandons a name lookup; pending operations complete with
+    /// an error.
     void close() noexcept;
 
 private:
     using tcp_socket = boost::asio::ip::tcp::socket;
     using unix_socket = boost::asio::local::stream_protocol::socket;
+    using endpoints = boost::asio::ip::tcp::resolver::results_type;
+    struct pending_lookup;
+
+    boost::asio::awaitable<std::pair<error_code, endpoints>> resolve(config const& cfg);
+    boost::asio::awaitable<error_code> connect_tcp(tcp_socket& sock, config const& cfg);
+
+    std::shared_ptr<pending_lookup> lookup_; // while resolve() waits
 #ifdef REDSTREAM_HAS_TLS
     using tls_stream = boost::asio::ssl::stream<tcp_socket>;
     std::unique_ptr<boost::asio::ssl::context> tls_ctx_;

@@ -150,30 +150,53 @@ void worker_impl::open_wake_connection() {
     });
 }
 
+// Subscribes to every stream's `xadd` events. On a failure the listeners already added are
+// removed again, so the worker never reports keyspace wake-ups it does not get. Transient
+// failures propagate (prepare() retries); a refusal (NOPERM on the channel) returns false.
+asio::awaitable<bool> worker_impl::subscribe_keyspace() {
+    // A named std::function, not a lambda temporary inside the co_await expression:
+    // GCC 12 may destroy such temporaries twice.
+    std::function<void()> on_xadd = [w = weak_from_this()] {
+        if (auto self = w.lock())
+            self->wake_one();
+    };
+    error_code failed;
+    std::string why;
+    for (auto const& s : streams_) {
+        try {
+            keyspace_listeners_.push_back(co_await client_.add_keyspace_listener(s, on_xadd));
+        } catch (boost::system::system_error const& e) {
+            failed = e.code();
+            why = e.what();
+            break;
+        }
+    }
+    if (!failed)
+        co_return true;
+    for (auto id : keyspace_listeners_)
+        client_.remove_keyspace_listener(id);
+    keyspace_listeners_.clear();
+    if (is_transient_error(failed))
+        throw boost::system::system_error(failed, why);
+    client_.get_logger().log(log_level::warn,
+                             fmt::format("worker {}: cannot subscribe to keyspace events ({}); not using them",
+                                         opts_.group, why));
+    co_return false;
+}
+
 asio::awaitable<void> worker_impl::choose_wakeup() {
     bool keyspace = false;
     if (opts_.wakeup == wakeup_mode::automatic || opts_.wakeup == wakeup_mode::keyspace)
-        keyspace = co_await client_.keyspace_events_enabled(opts_.configure_keyspace_events);
+        keyspace = co_await client_.keyspace_events_enabled(opts_.configure_keyspace_events) &&
+                   co_await subscribe_keyspace();
     if (opts_.wakeup == wakeup_mode::keyspace && !keyspace)
-        throw std::runtime_error("redstream::worker: wakeup_mode::keyspace needs RESP3 and notify-keyspace-events "
-                                 "with K and t (or set configure_keyspace_events)");
+        throw std::runtime_error("redstream::worker: wakeup_mode::keyspace needs RESP3, notify-keyspace-events "
+                                 "with K and t (or set configure_keyspace_events) and the right to subscribe");
     block_mode_ = !keyspace;
     stats_.wakeup = keyspace ? "keyspace" : "block_slice";
     if (opts_.wakeup == wakeup_mode::dedicated) {
         open_wake_connection();
         stats_.wakeup = "dedicated";
-    }
-    if (keyspace) {
-        // A named std::function, not a lambda temporary inside the co_await expression:
-        // GCC 12 may destroy such temporaries twice.
-        std::function<void()> on_xadd = [w = weak_from_this()] {
-            if (auto self = w.lock())
-                self->wake_one();
-        };
-        for (auto const& s : streams_) {
-            auto id = co_await client_.add_keyspace_listener(s, on_xadd);
-            keyspace_listeners_.push_back(id);
-        }
     }
     // Notifications are fire-and-forget: after a reconnect everyone re-reads (own pending
     // list first, since reads lost with the connection may have delivered entries).
@@ -185,45 +208,64 @@ asio::awaitable<void> worker_impl::choose_wakeup() {
     });
 }
 
-void worker_impl::spawn_task(asio::awaitable<void> task, consumer_state* c) {
+namespace {
+
+void log_task_failure(logger const& log, std::string const& group, std::exception_ptr e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (boost::system::system_error const& x) {
+        if (x.code() != asio::error::operation_aborted)
+            log.log(log_level::error, fmt::format("worker {}: task failed: {}", group, x.what()));
+    } catch (std::exception const& x) {
+        log.log(log_level::error, fmt::format("worker {}: task failed: {}", group, x.what()));
+    } catch (...) {
+        log.log(log_level::error, fmt::format("worker {}: task failed with a non-standard exception", group));
+    }
+}
+
+} // namespace
+
+// Every coroutine the worker starts goes through here: its failure is logged, never thrown
+// into io_context::run(), and its consumer state lives until it has finished.
+void worker_impl::spawn_task(asio::awaitable<void> task, std::shared_ptr<consumer_state> c) {
     ++tasks_;
-    auto done = [self = shared_from_this(), c](std::exception_ptr e) {
-        if (e) {
-            try {
-                std::rethrow_exception(e);
-            } catch (boost::system::system_error const& x) {
-                if (x.code() != asio::error::operation_aborted)
-                    self->client_.get_logger().log(log_level::error,
-                                                   fmt::format("worker {}: task failed: {}", self->opts_.group, x.what()));
-            } catch (std::exception const& x) {
-                self->client_.get_logger().log(log_level::error,
-                                               fmt::format("worker {}: task failed: {}", self->opts_.group, x.what()));
-            }
-        }
-        if (c) {
-            c->done = true;
-            if (c->index != SIZE_MAX && !c->retiring)
-                --self->running_consumers_;
-        }
+    auto slot = c->cancel.slot();
+    auto done = [self = shared_from_this(), c = std::move(c)](std::exception_ptr e) {
+        if (e)
+            log_task_failure(self->client_.get_logger(), self->opts_.group, e);
+        c->done = true;
+        if (c->role == consumer_role::reader && !c->retiring)
+            --self->running_consumers_;
         --self->tasks_;
         self->tasks_signal_->notify_all();
         self->stop_signal_->notify_all(); // run() reaps retired consumers
     };
-    if (c)
-        asio::co_spawn(client_.get_executor(), std::move(task), asio::bind_cancellation_slot(c->cancel.slot(), done));
-    else
-        asio::co_spawn(client_.get_executor(), std::move(task), done);
+    asio::co_spawn(client_.get_executor(), std::move(task), asio::bind_cancellation_slot(slot, std::move(done)));
+}
+
+std::shared_ptr<consumer_state> worker_impl::make_state(consumer_role role, std::size_t index, std::string name) {
+    auto c = std::make_shared<consumer_state>();
+    c->role = role;
+    c->index = index;
+    c->name = std::move(name);
+    c->wake = std::make_unique<wake_signal>(client_.get_executor());
+    return c;
 }
 
 void worker_impl::spawn_consumer(std::size_t index) {
-    auto c = std::make_unique<consumer_state>();
-    c->index = index;
-    c->name = consumer_name(index);
-    c->wake = std::make_unique<wake_signal>(client_.get_executor());
-    auto* raw = c.get();
-    consumers_.emplace(index, std::move(c));
+    auto c = make_state(consumer_role::reader, index, consumer_name(index));
+    consumers_.emplace(index, c);
     ++running_consumers_;
-    spawn_task(consumer_main(*raw), raw);
+    spawn_task(consumer_main(c), c);
+}
+
+consumer_state* worker_impl::state_of(std::size_t index) {
+    if (index == claimer_index)
+        return claimer_.get();
+    if (index == retrier_index)
+        return retrier_.get();
+    auto it = consumers_.find(index);
+    return it == consumers_.end() ? nullptr : it->second.get();
 }
 
 void worker_impl::add_consumer() {
@@ -247,43 +289,53 @@ void worker_impl::remove_consumer() {
     }
 }
 
+void worker_impl::set_handler(worker::handler h) {
+    // The consumers call the handler by reference while they run: replacing it would destroy
+    // a function (and its captures) that a handler call may still be executing.
+    if (running_)
+        throw std::logic_error("redstream::worker: on_message() while the worker runs; set the handler before run()");
+    handler_ = std::move(h);
+}
+
 asio::awaitable<void> worker_impl::run() {
     if (running_)
         throw std::logic_error("redstream::worker: run() is already running");
     if (!handler_)
         throw std::logic_error("redstream::worker: set a handler with on_message() before run()");
     running_ = true;
-    stop_requested_ = false;
     stopping_ = false;
     auto self = shared_from_this();
     bool started = false;
     try {
-        started = co_await prepare();
+        started = co_await prepare(); // false when stop() came first (even before run())
     } catch (...) {
         running_ = false;
+        stop_requested_ = false;
         throw;
     }
-    if (!started) {
-        running_ = false;
-        co_return;
+    if (started) {
+        for (std::size_t i = 0; i < opts_.consumers; ++i)
+            spawn_consumer(i);
+        claimer_ = make_state(consumer_role::claimer, claimer_index,
+                              fmt::format("{}.{}.claim", opts_.consumer_prefix, identity_));
+        spawn_task(claim_loop(claimer_), claimer_);
+        retrier_ = make_state(consumer_role::retrier, retrier_index,
+                              fmt::format("{}.{}.retry", opts_.consumer_prefix, identity_));
+        spawn_task(retry_loop(retrier_), retrier_);
+        keeper_ = make_state(consumer_role::keeper, keeper_index, {});
+        spawn_task(keeper_loop(keeper_), keeper_);
+        co_await supervise();
+        co_await shutdown();
     }
-    for (std::size_t i = 0; i < opts_.consumers; ++i)
-        spawn_consumer(i);
-    auto ex = client_.get_executor();
-    claimer_ = std::make_unique<consumer_state>();
-    claimer_->name = fmt::format("{}.{}.claim", opts_.consumer_prefix, identity_);
-    claimer_->index = SIZE_MAX;
-    claimer_->wake = std::make_unique<wake_signal>(ex);
-    spawn_task(claim_loop(*claimer_), claimer_.get());
-    retrier_ = std::make_unique<consumer_state>();
-    retrier_->name = claimer_->name;
-    retrier_->index = SIZE_MAX;
-    retrier_->wake = std::make_unique<wake_signal>(ex);
-    spawn_task(retry_loop(*retrier_), retrier_.get());
+    running_ = false;
+    stop_requested_ = false; // the next run() starts afresh
+}
 
+// Until stop(): reaps consumers retired by remove_consumer() and deletes them from the group
+// once their pending lists are empty (a failed message may keep one there until it is claimed).
+asio::awaitable<void> worker_impl::supervise() {
     while (!stop_requested_) {
-        co_await stop_signal_->wait();
-        // Reap consumers retired by remove_consumer().
+        co_await stop_signal_->wait(retired_names_.empty() ? milliseconds::max() : opts_.claim_interval);
         for (auto it = consumers_.begin(); it != consumers_.end();) {
             if (it->second->done) {
                 retired_names_.push_back(it->second->name);
@@ -294,15 +346,21 @@ asio::awaitable<void> worker_impl::run() {
         }
         if (!retired_names_.empty() && !stop_requested_) {
             co_await wait_acks_drained(opts_.drain_timeout);
-            auto names = std::move(retired_names_);
-            retired_names_.clear();
-            if (opts_.delete_consumers_on_stop)
-                for (auto const& n : names)
-                    co_await delete_idle_consumer(n);
+            co_await delete_retired_consumers();
         }
     }
-    co_await shutdown();
-    running_ = false;
+}
+
+asio::awaitable<void> worker_impl::delete_retired_consumers() {
+    if (!opts_.delete_consumers_on_stop) {
+        retired_names_.clear();
+        co_return;
+    }
+    std::vector<std::string> still_there;
+    for (auto const& n : std::vector(retired_names_))
+        if (!co_await delete_idle_consumer(n))
+            still_there.push_back(n);
+    retired_names_ = std::move(still_there);
 }
 
 void worker_impl::stop() {
@@ -316,14 +374,28 @@ asio::awaitable<void> worker_impl::wait_tasks(milliseconds limit) {
         co_await tasks_signal_->wait(std::chrono::duration_cast<milliseconds>(end - clock::now()) + milliseconds{1});
 }
 
+// After the drain deadline's cancellation: a handler inside an operation that ignores
+// cancellation still runs, and its consumer state, batch and client with it. run() returns
+// only once every coroutine it started has finished.
+asio::awaitable<void> worker_impl::wait_all_tasks() {
+    while (tasks_ > 0) {
+        co_await wait_tasks(opts_.drain_timeout);
+        if (tasks_ > 0)
+            client_.get_logger().log(log_level::warn,
+                                     fmt::format("worker {}: still waiting for {} task(s) that ignore cancellation",
+                                                 opts_.group, tasks_));
+    }
+}
+
 asio::awaitable<void> worker_impl::shutdown() {
     auto& log = client_.get_logger();
     stopping_ = true;
     for (auto& [i, c] : consumers_)
         c->stopping = true;
-    claimer_->stopping = retrier_->stopping = true;
-    claimer_->wake->notify_all();
-    retrier_->wake->notify_all();
+    for (auto* c : {claimer_.get(), retrier_.get(), keeper_.get()}) {
+        c->stopping = true;
+        c->wake->notify_all();
+    }
     retry_signal_->notify_all();
     wake_all();
     // A BLOCK on the wake-up connection would hold the drain for up to dedicated_block;
@@ -340,23 +412,21 @@ asio::awaitable<void> worker_impl::shutdown() {
         for (auto& [i, c] : consumers_)
             if (!c->done)
                 c->cancel.emit(asio::cancellation_type::terminal);
-        for (auto* c : {claimer_.get(), retrier_.get()})
+        for (auto* c : {claimer_.get(), retrier_.get(), keeper_.get()})
             if (!c->done)
                 c->cancel.emit(asio::cancellation_type::terminal);
-        co_await wait_tasks(milliseconds{5000});
+        co_await wait_all_tasks();
     }
     // Every ack of a handled message reaches the server before we say we stopped.
     co_await wait_acks_drained(opts_.drain_timeout);
     if (!ack_queue_.empty() || acks_in_flight_ > 0)
         log.log(log_level::warn, fmt::format("worker {}: {} ack(s) could not be sent; those messages will be redelivered",
                                              opts_.group, ack_queue_.size() + acks_in_flight_));
-    if (opts_.delete_consumers_on_stop) {
-        for (auto const& [i, c] : consumers_)
-            co_await delete_idle_consumer(c->name);
-        for (auto const& n : retired_names_)
-            co_await delete_idle_consumer(n);
-        co_await delete_idle_consumer(claimer_->name);
-    }
+    for (auto const& [i, c] : consumers_)
+        retired_names_.push_back(c->name);
+    retired_names_.push_back(claimer_->name);
+    retired_names_.push_back(retrier_->name);
+    co_await delete_retired_consumers();
     consumers_.clear();
     retired_names_.clear();
     if (wake_conn_)
@@ -371,7 +441,7 @@ asio::awaitable<void> worker_impl::shutdown() {
 
 // Deletes a consumer only if its pending list is empty, atomically (a script), so no pending
 // message ever loses its owner.
-asio::awaitable<void> worker_impl::delete_idle_consumer(std::string const& name) {
+asio::awaitable<bool> worker_impl::delete_idle_consumer(std::string const& name) {
     static constexpr std::string_view script = R"lua(
 local deleted = 0
 for i, key in ipairs(KEYS) do
@@ -387,16 +457,19 @@ return 1
     r.push("EVAL", script, streams_.size(), streams_, opts_.group, name);
     result<std::int64_t> out;
     auto [ec, n] = co_await conn_.async_exec(r, adapt(out), tuple_awaitable);
-    if (ec || !out.has_value())
+    if (ec || !out.has_value()) {
         client_.get_logger().log(log_level::debug, fmt::format("worker {}: could not delete consumer {}: {}", opts_.group,
                                                                name, ec ? ec.message() : out.error().message));
+        co_return false;
+    }
+    co_return *out == 1;
 }
 
 } // namespace detail
 
 worker::worker(client& c, worker_options opts) : impl_(std::make_shared<detail::worker_impl>(c, std::move(opts))) {}
 worker::~worker() { impl_->stop(); }
-void worker::on_message(handler h) { impl_->handler_ = std::move(h); }
+void worker::on_message(handler h) { impl_->set_handler(std::move(h)); }
 boost::asio::awaitable<void> worker::run() { return impl_->run(); }
 void worker::stop() { impl_->stop(); }
 void worker::add_consumer() { impl_->add_consumer(); }

@@ -68,10 +68,8 @@ void worker_impl::release(std::size_t consumer, std::size_t n) {
     if (n == 0)
         return;
     in_flight_ -= std::min(n, in_flight_);
-    if (auto it = consumers_.find(consumer); it != consumers_.end())
-        it->second->in_flight -= std::min(n, it->second->in_flight);
-    else if (consumer == SIZE_MAX && claimer_)
-        claimer_->in_flight -= std::min(n, claimer_->in_flight);
+    if (auto* c = state_of(consumer))
+        c->in_flight -= std::min(n, c->in_flight);
     wake_capacity_waiters();
 }
 
@@ -116,6 +114,10 @@ void worker_impl::wake_all() {
     parked_.clear();
     for (auto& [i, c] : consumers_)
         c->wake->notify_all();
+    for (auto* c : {claimer_.get(), retrier_.get()})
+        if (c)
+            c->wake->notify_all();
+    retry_signal_->notify_all();
 }
 
 // Issues XREADGROUP now (not when awaited), so it travels while the previous batch is handled.
@@ -135,12 +137,17 @@ void worker_impl::start_read(consumer_state& c, std::shared_ptr<read_slot> const
     flush_acks();
     ++reads_in_flight_;
     auto& via = block && wake_conn_ ? *wake_conn_ : conn_;
-    via.async_exec(s->req, adapt(s->reply), [s, w = weak_from_this()](error_code ec, std::size_t) {
+    via.async_exec(s->req, adapt(s->reply), [s, w = weak_from_this(), holder = c.index](error_code ec, std::size_t) {
         s->ec = ec;
         s->done = true;
         s->ready.notify_all();
-        if (auto self = w.lock())
+        if (auto self = w.lock()) {
             --self->reads_in_flight_;
+            // In hand from the moment it arrives, while it still waits behind the batch being
+            // handled: a re-read of the pending list or a claim must not hand it out again.
+            if (!ec && s->reply.has_value())
+                self->take_in_hand(holder, *s->reply);
+        }
     });
 }
 
@@ -190,8 +197,9 @@ asio::awaitable<void> worker_impl::after_read_error(consumer_state& c, error_cod
     backoff = std::min(backoff * 2, milliseconds{2000});
 }
 
-asio::awaitable<void> worker_impl::consumer_main(consumer_state& c) {
+asio::awaitable<void> worker_impl::consumer_main(std::shared_ptr<consumer_state> state) {
     auto self = shared_from_this();
+    consumer_state& c = *state;
     auto ex = co_await asio::this_coro::executor;
     std::shared_ptr<read_slot> current = std::make_shared<read_slot>(ex);
     std::shared_ptr<read_slot> ahead = std::make_shared<read_slot>(ex);
@@ -203,7 +211,7 @@ asio::awaitable<void> worker_impl::consumer_main(consumer_state& c) {
     while (!c.stopping) {
         if (drain_pending || seen_reconnect != reconnect_generation_) {
             seen_reconnect = reconnect_generation_;
-            auto const failure = co_await drain_own_pending(c.name, c.index, c.stopping);
+            auto const failure = co_await drain_own_pending(c);
             // Until our own pending list has been read through (LOADING, NOGROUP, a drop), keep
             // at it with backoff: its messages would otherwise wait for min_idle and a claim.
             drain_pending = static_cast<bool>(failure);
@@ -285,7 +293,7 @@ asio::awaitable<void> worker_impl::consumer_main(consumer_state& c) {
                 start_read(c, ahead, room, false);
             }
         }
-        co_await handle_batch(c.name, c.index, reply, nullptr);
+        co_await handle_batch(c, reply);
         std::swap(current, ahead);
     }
     // A read-ahead still travelling has already moved entries into our pending list: on a
@@ -303,7 +311,7 @@ asio::awaitable<void> worker_impl::consumer_main(consumer_state& c) {
         std::size_t const got = s->reply->entry_count();
         release(c.index, s->granted - std::min(got, s->granted));
         stats_.read += got;
-        co_await handle_batch(c.name, c.index, *s->reply, nullptr);
+        co_await handle_batch(c, *s->reply);
     }
 }
 

@@ -17,7 +17,10 @@ namespace redstream {
 /// The connection calls on_node() for each element of reply `index` (node.depth == 0 starts a
 /// reply). A top-level error reply is reported through `ec` unless the target is a result<T>;
 /// after any error the connection skips the rest of that reply and keeps the FIFO in step.
-/// Replies beyond the adapter's targets are ignored (their errors still count).
+/// Replies beyond the adapter's targets are ignored (their errors still count). If on_node()
+/// throws, the adapter is dropped (never called again), the rest of the request's replies are
+/// read and discarded, and the request fails with errc::adapter_failed; other requests on the
+/// connection are not affected.
 class any_adapter {
 public:
     struct impl_base {

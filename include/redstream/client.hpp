@@ -55,10 +55,17 @@ public:
                                                                  publish_options opts = {});
 
     /// Calls `fn` whenever an `xadd` keyspace notification for `key` arrives (needs RESP3 and
-    /// notify-keyspace-events with K and t). Returns an id for remove_keyspace_listener().
+    /// notify-keyspace-events with K and t); other events on the key (xtrim, xgroup-*, xsetid,
+    /// del...) never call it. Returns an id for remove_keyspace_listener().
+    ///
+    /// The listener is registered only once SUBSCRIBE has succeeded. Otherwise this throws
+    /// boost::system::system_error with the server's text (NOPERM when the ACL user has no
+    /// right to the `__keyspace@<db>__:<key>` channel; Redis 7 gives new users none) and
+    /// leaves nothing registered, so a retry subscribes again. A listener that throws is
+    /// logged, and the other listeners still run.
     boost::asio::awaitable<std::uint64_t> add_keyspace_listener(std::string key, std::function<void()> fn);
     void remove_keyspace_listener(std::uint64_t id);
-    /// Calls `fn` after every reconnect (not the first connect).
+    /// Calls `fn` after every reconnect (not the first connect). A listener that throws is logged.
     std::uint64_t add_reconnect_listener(std::function<void()> fn);
     void remove_reconnect_listener(std::uint64_t id);
 

@@ -43,7 +43,9 @@ struct config {
     std::string client_name = "redstream";
     tls_options tls;
 
-    milliseconds connect_timeout{5000};        ///< TCP/TLS connect plus HELLO/AUTH/SELECT
+    /// One budget per attempt for the name lookup, the TCP connect, the TLS handshake and
+    /// HELLO/AUTH/SELECT together (a lookup still running then is abandoned, not waited for).
+    milliseconds connect_timeout{5000};
     milliseconds health_check_interval{2000};  ///< PING period; 0 disables
     milliseconds health_check_timeout{5000};   ///< a PING unanswered this long drops the connection
     reconnect_options reconnect;

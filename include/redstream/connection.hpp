@@ -62,7 +62,10 @@ public:
     ///
     /// **Completion signature**: `void(error_code)`. Success after close(); an authentication
     /// error (WRONGPASS, NOPERM...) if the very first handshake fails; the last error if
-    /// reconnecting is disabled.
+    /// reconnecting is disabled; errc::internal_error if an exception stopped the connection
+    /// (it is logged, and pending requests and push receivers complete with the same error).
+    /// An exception thrown while a session is up (by the log sink, say) only drops that
+    /// session: it is logged and the connection is re-established.
     /// **Cancellation**: any type; equivalent to close().
     /// **Lifetimes**: the connection must outlive the operation.
     template <class Token = boost::asio::deferred_t>
@@ -76,7 +79,10 @@ public:
     /// **Completion signature**: `void(error_code, std::size_t replies_read)`. Transport errors
     /// (errc::connection_lost, errc::not_connected...) fail the whole request. A server error
     /// reply fails only its command: read into result<T> to keep the others; with plain targets
-    /// the first server error is reported in `ec` after every reply has been read.
+    /// the first server error is reported in `ec` after every reply has been read. An adapter
+    /// that throws fails its request with errc::adapter_failed once all its replies have been
+    /// read (and skipped); the connection goes on. A refused SUBSCRIBE-family command fails the
+    /// request with the error's code; read it into result<ignore_t> to keep the server's text.
     /// **Cancellation**: terminal and partial: a request not yet written is removed; a written
     /// one completes at once with operation_aborted and its reply is discarded when it arrives.
     /// total: only requests not yet written.
@@ -104,7 +110,8 @@ public:
     void close();
 
     /// Registers a hook called (posted) after every successful (re)connect with the count of
-    /// connects so far: consumers use it to re-read their pending lists.
+    /// connects so far: consumers use it to re-read their pending lists. A hook that throws
+    /// is logged.
     void on_connected(std::function<void(std::uint64_t connects)> hook);
 
     [[nodiscard]] connection_state state() const noexcept;

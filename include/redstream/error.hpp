@@ -11,7 +11,7 @@ namespace redstream {
 enum class errc {
     not_connected = 1,      ///< the connection is down and the request did not ask to wait
     connection_lost,        ///< the connection dropped while the request was written or queued
-    connect_timeout,        ///< TCP/TLS connect plus handshake exceeded config::connect_timeout
+    connect_timeout,        ///< name lookup, TCP/TLS connect and handshake exceeded config::connect_timeout
     pong_timeout,           ///< the health-check PING was not answered within its deadline
     closed,                 ///< the connection was closed by its owner
     read_buffer_full,       ///< a reply needs more than config::max_read_buffer bytes
@@ -23,6 +23,8 @@ enum class errc {
     resp2_no_pushes,        ///< subscriptions need RESP3 on the shared connection
     tls_unavailable,        ///< a rediss:// URL on a build without TLS support
     unexpected_push,        ///< a RESP3 push arrived on a connection that speaks RESP2
+    adapter_failed,         ///< the request's adapter threw; its targets may be partly filled
+    internal_error,         ///< an exception escaped the connection's own code (logged)
 };
 
 /// Redis error replies that callers compare against. The server's text is kept separately.

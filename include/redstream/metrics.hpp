@@ -31,6 +31,13 @@ struct health_report {
     [[nodiscard]] std::string to_json() const;
 };
 
+/// One sampling of the registered workers' groups: what it read, and what it could not read.
+/// Each scrape() or check_health() makes its own, so concurrent ones never mix their errors.
+struct registry_sample {
+    std::vector<group_sample> groups;
+    std::vector<std::string> errors; ///< "sampling <stream> <group>: <why>", one per group not read
+};
+
 /// Holds references (not ownership) to the objects it reports on: keep them alive while it is
 /// used. No globals: make one per application (or per client).
 class metrics_registry {
@@ -47,23 +54,24 @@ public:
     /// Samples as scrape() does and evaluates the health checks.
     boost::asio::awaitable<health_report> check_health();
 
-    /// Renders with the given group samples (no I/O).
-    [[nodiscard]] std::string render(std::vector<group_sample> const& samples) const;
-    /// Evaluates health with the given group samples (no I/O).
-    [[nodiscard]] health_report evaluate(std::vector<group_sample> const& samples) const;
+    /// Samples every registered worker's groups (one pipelined round trip per stream). A group
+    /// that cannot be read is listed in `errors`, not thrown.
+    boost::asio::awaitable<registry_sample> sample();
+    /// Renders with the given sample (no I/O).
+    [[nodiscard]] std::string render(registry_sample const& sampled) const;
+    /// Evaluates health with the given sample (no I/O): each sampling error is a reason.
+    [[nodiscard]] health_report evaluate(registry_sample const& sampled) const;
 
 private:
     struct named_client {
         client* c;
         std::string name;
     };
-    boost::asio::awaitable<std::vector<group_sample>> sample_all(std::vector<std::string>& errors);
 
     health_options health_;
     std::vector<named_client> clients_;
     std::vector<worker*> workers_;
     std::vector<autoscaler*> scalers_;
-    std::vector<std::string> sample_errors_;
 };
 
 } // namespace redstream

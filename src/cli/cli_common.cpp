@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <csignal>
 #include <cstdlib>
 
 namespace redstream::cli {
@@ -70,6 +71,8 @@ std::vector<std::string> args::positionals() {
     }
     return out;
 }
+
+int exit_code_after(int signo) { return signo == SIGINT ? exit_interrupted : exit_ok; }
 
 session::session(std::string url, bool quiet_logs) : url_(std::move(url)) {
     if (url_.empty()) {

@@ -24,13 +24,18 @@ namespace asio = boost::asio;
 /// Documented exit codes (README, `redstream --help`).
 enum exit_code : int {
     exit_ok = 0,
-    exit_failure = 1,      ///< anything else (a message says what)
-    exit_usage = 2,        ///< bad arguments
-    exit_unreachable = 3,  ///< cannot connect to the server
-    exit_auth = 4,         ///< wrong password / user, or not allowed (NOPERM)
-    exit_missing = 5,      ///< stream or group does not exist
-    exit_wrong_type = 6,   ///< the key is not a stream
+    exit_failure = 1,       ///< anything else (a message says what)
+    exit_usage = 2,         ///< bad arguments
+    exit_unreachable = 3,   ///< cannot connect to the server
+    exit_auth = 4,          ///< wrong password / user, or not allowed (NOPERM)
+    exit_missing = 5,       ///< stream or group does not exist
+    exit_wrong_type = 6,    ///< the key is not a stream
+    exit_interrupted = 130, ///< stopped by SIGINT (Ctrl-C), as a shell reports it
 };
+
+/// The exit code of a command stopped by signal `signo`: exit_interrupted after SIGINT; exit_ok
+/// after anything else (SIGTERM: a requested stop, e.g. by a service manager).
+int exit_code_after(int signo);
 
 /// An error with the exit code it maps to.
 struct cli_error : std::runtime_error {

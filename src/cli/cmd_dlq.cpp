@@ -17,24 +17,28 @@ namespace {
 // Moves up to ARGV[1] entries of the dead-letter stream KEYS[1] whose origin is KEYS[2] back
 // to KEYS[2], without the metadata dead-lettering added, and deletes them from the dead-letter
 // stream, atomically: an entry is never in both or in neither.
+// The metadata is exactly the block the worker appends after the message's own fields, in this
+// order (worker_impl::dead_letter): only that trailing block is stripped, so a message's own field
+// named like one (`last_error`, `deliveries`...) is kept. An entry that does not end with the block
+// was not written by a worker: it is replayed as it is.
 constexpr std::string_view replay_script = R"lua(
+local meta = {'origin_stream', 'origin_id', 'origin_group', 'origin_consumer', 'deliveries', 'last_error',
+              'dead_lettered_at_ms'}
+-- How many items of f are the message's own, and the origin stream the block names (nil: no block).
+local function own_fields(f)
+  local n = #f - 2 * #meta
+  if n < 0 then return #f, nil end
+  for i, name in ipairs(meta) do
+    if f[n + 2 * i - 1] ~= name then return #f, nil end
+  end
+  return n, f[n + 2]
+end
 local moved = 0
 local entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[1])
-local meta = {origin_stream = true, origin_id = true, origin_group = true, origin_consumer = true,
-              deliveries = true, last_error = true, dead_lettered_at_ms = true}
 for _, e in ipairs(entries) do
-  local f = e[2]
-  local origin = KEYS[2]
-  local fields = {}
-  for i = 1, #f, 2 do
-    if f[i] == 'origin_stream' then origin = f[i + 1] end
-    if not meta[f[i]] then
-      fields[#fields + 1] = f[i]
-      fields[#fields + 1] = f[i + 1]
-    end
-  end
-  if origin == KEYS[2] and #fields > 0 then
-    redis.call('XADD', KEYS[2], '*', unpack(fields))
+  local n, origin = own_fields(e[2])
+  if (origin or KEYS[2]) == KEYS[2] and n > 0 then
+    redis.call('XADD', KEYS[2], '*', unpack(e[2], 1, n))
     redis.call('XDEL', KEYS[1], e[1])
     moved = moved + 1
   end
@@ -49,7 +53,8 @@ int cmd_dlq(args& a) {
         fmt::print("usage: redstream dlq STREAM list|replay|purge [--url URL] [--dlq NAME] [--count N] [--yes]\n"
                    "  list    prints dead-lettered entries as JSON lines (with their origin and last error)\n"
                    "  replay  moves up to --count entries back to STREAM (original fields only) and deletes them\n"
-                   "          from the dead-letter stream, atomically, oldest first\n"
+                   "          from the dead-letter stream, atomically, oldest first. Only the metadata block the\n"
+                   "          worker appended is dropped: the message's own fields keep even names like last_error\n"
                    "  purge   deletes the dead-letter stream (needs --yes)\n"
                    "The dead-letter stream is STREAM:dlq unless --dlq says otherwise.\n");
         return exit_ok;

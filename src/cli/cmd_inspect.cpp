@@ -6,16 +6,21 @@
 #include <redstream/group_sampler.hpp>
 #include <redstream/stream_readers.hpp>
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <fmt/format.h>
 
 #include <csignal>
+#include <cstdio>
 
 namespace redstream::cli {
 
 namespace {
+
+using namespace asio::experimental::awaitable_operators;
 
 std::string lag_text(group_sample const& s) {
     if (s.lag_capped)
@@ -86,7 +91,42 @@ asio::awaitable<std::vector<group_sample>> sample_groups(client& c, std::string 
     co_return out;
 }
 
-volatile std::sig_atomic_t interrupted = 0;
+// What `groups` shows, and how often (0: once).
+struct groups_view {
+    std::string stream;
+    std::optional<std::string> group;
+    bool json = false;
+    std::uint64_t watch_ms = 0;
+};
+
+asio::awaitable<void> print_groups(client& c, groups_view const& v) {
+    auto samples = co_await sample_groups(c, v.stream, v.group);
+    if (v.json) {
+        std::string line = "[";
+        for (std::size_t i = 0; i < samples.size(); ++i) {
+            if (i > 0)
+                line += ',';
+            line += sample_json(samples[i]);
+        }
+        fmt::print("{}]\n", line);
+    } else {
+        if (v.watch_ms > 0)
+            fmt::print("\x1b[H\x1b[J"); // redraw in place
+        fmt::print("{}", render_table(samples));
+    }
+    std::fflush(stdout);
+}
+
+// Redraws every watch_ms; never returns (a signal ends it).
+asio::awaitable<void> watch_groups(client& c, groups_view const& v) {
+    auto const ex = co_await asio::this_coro::executor;
+    asio::steady_timer t{ex};
+    for (;;) {
+        co_await print_groups(c, v);
+        t.expires_after(std::chrono::milliseconds(v.watch_ms));
+        co_await t.async_wait(asio::use_awaitable);
+    }
+}
 
 } // namespace
 
@@ -94,47 +134,34 @@ int cmd_groups(args& a) {
     if (a.help()) {
         fmt::print("usage: redstream groups STREAM [GROUP] [--url URL] [--json] [--watch MS]\n"
                    "Per group: consumers, pending, lag (count and age), last-delivered id, entries-read;\n"
-                   "per consumer: pending, idle, inactive. --watch redraws every MS milliseconds until Ctrl-C.\n");
+                   "per consumer: pending, idle, inactive. --watch redraws every MS milliseconds until SIGINT\n"
+                   "(exit code 130) or SIGTERM (0).\n");
         return exit_ok;
     }
     auto url = a.option_or("--url", "");
-    bool const json = a.flag("--json");
-    auto const watch = a.number_or("--watch", 0);
+    groups_view v;
+    v.json = a.flag("--json");
+    v.watch_ms = a.number_or("--watch", 0);
     auto pos = a.positionals();
     if (pos.empty() || pos.size() > 2)
         throw cli_error(exit_usage, "usage: redstream groups STREAM [GROUP] (see --help)");
-    std::optional<std::string> group;
+    v.stream = pos[0];
     if (pos.size() == 2)
-        group = pos[1];
+        v.group = pos[1];
     session s{url};
-    std::signal(SIGINT, [](int) { interrupted = 1; });
+    int code = exit_ok;
     s.run([&]() -> asio::awaitable<void> {
-        asio::steady_timer t{s.io()};
-        for (;;) {
-            auto samples = co_await sample_groups(s.client(), pos[0], group);
-            if (json) {
-                std::string line = "[";
-                for (std::size_t i = 0; i < samples.size(); ++i) {
-                    if (i > 0)
-                        line += ',';
-                    line += sample_json(samples[i]);
-                }
-                fmt::print("{}]\n", line);
-            } else {
-                if (watch > 0)
-                    fmt::print("\x1b[H\x1b[J"); // redraw in place
-                fmt::print("{}", render_table(samples));
-            }
-            std::fflush(stdout);
-            if (watch == 0 || interrupted)
-                co_return;
-            t.expires_after(std::chrono::milliseconds(watch));
-            co_await t.async_wait(asio::use_awaitable);
-            if (interrupted)
-                co_return;
+        if (v.watch_ms == 0) {
+            co_await print_groups(s.client(), v);
+            co_return;
         }
+        // A signal ends the watch at once, whether it is waiting or sampling.
+        asio::signal_set signals{s.io(), SIGINT, SIGTERM};
+        auto const r = co_await (watch_groups(s.client(), v) || signals.async_wait(asio::use_awaitable));
+        if (r.index() == 1)
+            code = exit_code_after(std::get<1>(r));
     });
-    return exit_ok;
+    return code;
 }
 
 int cmd_pending(args& a) {

@@ -113,11 +113,7 @@ void multiplexer::on_element(resp::node const& n) {
         auto& e = *written_.front();
         if (skip_reply_)
             return;
-        error_code ec;
-        if (n.depth == 0 && resp::is_error(n.data_type))
-            e.adapter_.note_error(n.value);
-        e.adapter_.on_node(e.replies_done_, n, ec);
-        if (ec) {
+        if (auto ec = feed_adapter(e, e.replies_done_, n)) {
             if (!e.ec_)
                 e.ec_ = ec;
             skip_reply_ = true;
@@ -126,10 +122,11 @@ void multiplexer::on_element(resp::node const& n) {
     }
     case route::subscription_error: {
         // Under RESP3 a subscription command answers with pushes; a reply means it failed.
+        // The error also goes to the adapter, so that a result<T> target keeps the server's text.
         auto& e = *written_.front();
         if (n.depth == 0) {
             if (resp::is_error(n.data_type)) {
-                e.adapter_.note_error(n.value);
+                (void)feed_adapter(e, e.confirm_index_, n);
                 if (!e.ec_)
                     e.ec_ = classify_server_error(n.value);
             } else if (!e.ec_) {
@@ -141,6 +138,26 @@ void multiplexer::on_element(resp::node const& n) {
     case route::none:
         return;
     }
+}
+
+// Adapters are user code, and reading into the caller's values allocates: either may throw.
+// The element has been parsed already, so the reply FIFO is intact: only this request fails.
+// Its adapter may be half-way through a value, so it sees nothing more; the rest of the
+// request's replies are still parsed and dropped.
+error_code multiplexer::feed_adapter(exec_entry& e, std::size_t index, resp::node const& n) {
+    error_code ec;
+    try {
+        if (n.depth == 0 && resp::is_error(n.data_type))
+            e.adapter_.note_error(n.value);
+        e.adapter_.on_node(index, n, ec);
+    } catch (...) {
+        e.adapter_ = any_adapter{};
+        e.ec_ = errc::adapter_failed; // over an earlier error: the targets cannot be trusted
+        if (adapter_failure_sink_)
+            adapter_failure_sink_(std::current_exception());
+        return e.ec_;
+    }
+    return ec;
 }
 
 void multiplexer::finish_reply() {

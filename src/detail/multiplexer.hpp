@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <set>
@@ -101,6 +102,11 @@ public:
     void fail_all(error_code ec);
 
     void set_push_sink(std::function<void(push_message&&)> sink) { push_sink_ = std::move(sink); }
+    /// Told about every exception an adapter threw (the request fails with errc::adapter_failed
+    /// and the connection goes on); the sink must not throw.
+    void set_adapter_failure_sink(std::function<void(std::exception_ptr)> sink) {
+        adapter_failure_sink_ = std::move(sink);
+    }
     /// RESP2 has no pushes: on such a connection a '>' frame is a protocol error.
     void set_pushes_allowed(bool allowed) noexcept { pushes_allowed_ = allowed; }
 
@@ -116,6 +122,7 @@ private:
 
     void start_reply(resp::node const& n, error_code& ec);
     void on_element(resp::node const& n);
+    [[nodiscard]] error_code feed_adapter(exec_entry& e, std::size_t index, resp::node const& n);
     void finish_reply();
     void collect_push(push_message& p, resp::node const& n);
     void finish_push(push_message& p);
@@ -133,6 +140,7 @@ private:
     push_message push_;
     push_message oob_push_; // a push that arrived inside another reply
     std::function<void(push_message&&)> push_sink_;
+    std::function<void(std::exception_ptr)> adapter_failure_sink_;
     std::set<std::string> channels_;
     std::set<std::string> patterns_;
     std::string error_detail_;

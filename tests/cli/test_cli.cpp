@@ -7,13 +7,20 @@
 
 #include <fmt/format.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -29,11 +36,22 @@ struct outcome {
     std::string err;
 };
 
+// A fresh path in the temp directory, e.g. temp_path(".out").
+std::filesystem::path temp_path(std::string_view suffix) {
+    return std::filesystem::temp_directory_path() /
+           fmt::format("redstream-cli-{}-{}{}", ::getpid(), std::rand(), suffix);
+}
+
+std::string slurp(std::filesystem::path const& p) {
+    std::ifstream f{p};
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
 // Runs `redstream ARGS` through the shell (ARGS are shell words), capturing stdout and stderr.
 outcome cli(std::string const& args, std::string const& stdin_text = {}) {
-    auto const dir = std::filesystem::temp_directory_path();
-    auto const tag = fmt::format("redstream-cli-{}-{}", ::getpid(), std::rand());
-    auto const out_file = dir / (tag + ".out"), err_file = dir / (tag + ".err"), in_file = dir / (tag + ".in");
+    auto const out_file = temp_path(".out"), err_file = temp_path(".err"), in_file = temp_path(".in");
     {
         std::ofstream in{in_file};
         in << stdin_text;
@@ -43,12 +61,6 @@ outcome cli(std::string const& args, std::string const& stdin_text = {}) {
     int const status = std::system(cmd.c_str());
     outcome o;
     o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    auto slurp = [](std::filesystem::path const& p) {
-        std::ifstream f{p};
-        std::stringstream ss;
-        ss << f.rdbuf();
-        return ss.str();
-    };
     o.out = slurp(out_file);
     o.err = slurp(err_file);
     std::filesystem::remove(out_file);
@@ -75,6 +87,120 @@ bool eventually(Pred pred, std::chrono::milliseconds limit = 15s) {
         std::this_thread::sleep_for(20ms);
     }
     return true;
+}
+
+// `redstream ARGS` running in the background (ARGS are shell words) as our own child, so a test
+// can signal it and read its exit status. Killed at the end if it is still running.
+class background_cli {
+public:
+    explicit background_cli(std::string const& args) : out_(temp_path(".out")), err_(temp_path(".err")) {
+        auto const cmd =
+            fmt::format("exec {} {} < /dev/null > {} 2> {}", REDSTREAM_CLI, args, out_.string(), err_.string());
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        BOOST_TEST_REQUIRE(pid_ > 0);
+    }
+    ~background_cli() {
+        if (!exited()) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+        std::filesystem::remove(out_);
+        std::filesystem::remove(err_);
+    }
+    background_cli(background_cli const&) = delete;
+    background_cli& operator=(background_cli const&) = delete;
+
+    void signal(int sig) const { ::kill(pid_, sig); }
+    [[nodiscard]] bool exited() {
+        int status = 0;
+        if (!code_ && ::waitpid(pid_, &status, WNOHANG) == pid_)
+            code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+        return code_.has_value();
+    }
+    static constexpr int still_running = -1000;
+    /// Its exit code, -N if signal N killed it, or still_running if it did not exit within `limit`.
+    int wait_exit(std::chrono::milliseconds limit) {
+        eventually([&] { return exited(); }, limit);
+        return code_.value_or(still_running);
+    }
+    [[nodiscard]] std::string out() const { return slurp(out_); }
+    [[nodiscard]] std::string err() const { return slurp(err_); }
+
+private:
+    std::filesystem::path out_, err_;
+    pid_t pid_ = -1;
+    std::optional<int> code_;
+};
+
+// The pid a command wrote to `file` (`echo $$ > file`), once it is there.
+std::optional<pid_t> pid_in(std::filesystem::path const& file) {
+    std::optional<pid_t> pid;
+    eventually([&] {
+        std::ifstream f{file};
+        pid_t p = 0;
+        if (f >> p && p > 0)
+            pid = p;
+        return pid.has_value();
+    });
+    return pid;
+}
+
+// `--exec` for a command that writes its pid to `pid_file`, never reads its stdin and sleeps 30 s.
+std::string exec_sleeper(std::filesystem::path const& pid_file) {
+    return fmt::format("--exec 'echo $$ > {}; exec sleep 30'", pid_file.string());
+}
+
+// Neither running nor a zombie: its parent reaped it.
+bool gone(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
+
+// The first number of `XPENDING stream group` (the summary's count).
+int pending_count(redis_server const& srv, std::string const& stream, std::string const& group) {
+    return std::atoi(srv.cli({"XPENDING", stream, group}).c_str());
+}
+
+// The port `consume --metrics-port 0` said it serves on, once it said it.
+std::optional<std::uint16_t> metrics_port(background_cli const& c) {
+    std::optional<std::uint16_t> port;
+    eventually([&] {
+        auto const err = c.err();
+        auto const at = err.find("on port ");
+        if (at != std::string::npos)
+            port = static_cast<std::uint16_t>(std::atoi(err.c_str() + at + 8));
+        return port.has_value();
+    });
+    return port;
+}
+
+// GET `path` from 127.0.0.1:port over HTTP/1.0; "" if no reply came within `limit`.
+std::string http_get(std::uint16_t port, std::string const& path, std::chrono::seconds limit) {
+    int const fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{static_cast<time_t>(limit.count()), 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string reply;
+    if (::connect(fd, reinterpret_cast<sockaddr const*>(&addr), sizeof addr) == 0) {
+        auto const request = fmt::format("GET {} HTTP/1.0\r\n\r\n", path);
+        if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+            char buf[4096];
+            for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+                reply.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    ::close(fd);
+    return reply;
+}
+
+// Adds a message too big for a pipe's buffer (64 KiB) to `stream`.
+void add_big_message(redis_server const& srv, std::string const& stream) {
+    srv.cli({"EVAL", "return redis.call(\"XADD\", KEYS[1], \"*\", \"kind\", \"big\", \"pad\", string.rep(\"x\", 200000))",
+             "1", stream});
 }
 
 } // namespace
@@ -146,32 +272,133 @@ BOOST_AUTO_TEST_CASE(consume_exec_acks_successes_and_dead_letters_failures) {
     srv.cli({"XADD", "jobs", "*", "v", "good"});
     srv.cli({"XADD", "jobs", "*", "v", "bad"});
     srv.cli({"XADD", "jobs", "*", "v", "good"});
-    auto const log = std::filesystem::temp_directory_path() / fmt::format("redstream-cli-consume-{}.log", ::getpid());
     // The command succeeds only for "good" messages (grep reads the JSON on stdin).
-    auto const cmd = fmt::format("{} consume jobs workers --url {} --start-id 0 --min-idle 100 --max-deliveries 2 "
-                                 "--exec 'grep -q good' > /dev/null 2> {} & echo $!",
-                                 REDSTREAM_CLI, srv.url(), log.string());
-    FILE* p = ::popen(cmd.c_str(), "r");
-    int pid = 0;
-    BOOST_TEST_REQUIRE(std::fscanf(p, "%d", &pid) == 1);
-    ::pclose(p);
+    background_cli consume{fmt::format("consume jobs workers --url {} --start-id 0 --min-idle 100 --max-deliveries 2 "
+                                       "--exec 'grep -q good'",
+                                       srv.url())};
     bool const dead_lettered = eventually([&] { return trim(srv.cli({"XLEN", "jobs:dlq"})) == "1"; });
     bool const all_acked = eventually([&] {
         return contains(srv.cli({"XPENDING", "jobs", "workers"}), "0") &&
                trim(srv.cli({"XPENDING", "jobs", "workers"})).starts_with("0");
     });
-    ::kill(pid, SIGTERM);
-    BOOST_TEST(eventually([&] { return ::kill(pid, 0) != 0; }), "consume did not exit on SIGTERM");
+    consume.signal(SIGTERM);
+    BOOST_TEST(consume.wait_exit(15s) == 0, "consume did not exit with 0 on SIGTERM");
     BOOST_TEST(dead_lettered);
     BOOST_TEST(all_acked);
     auto const dlq = srv.cli({"XRANGE", "jobs:dlq", "-", "+"});
     BOOST_TEST(contains(dlq, "bad"), dlq);
     BOOST_TEST(contains(dlq, "exited with 1"), dlq);
-    std::ifstream f{log};
-    std::stringstream ss;
-    ss << f.rdbuf();
-    BOOST_TEST(contains(ss.str(), "1 dead-lettered"), ss.str()); // printed by the graceful stop
-    std::filesystem::remove(log);
+    BOOST_TEST(contains(consume.err(), "1 dead-lettered"), consume.err()); // printed by the graceful stop
+}
+
+// Issue 11: the child gets its stdin asynchronously. One that never reads a message bigger than
+// the pipe's buffer used to block the I/O thread in write(): no health check, no signal handled.
+BOOST_AUTO_TEST_CASE(consume_exec_child_that_does_not_read_stalls_nothing) {
+    redis_server srv;
+    add_big_message(srv, "s");
+    auto const pid_file = temp_path(".pid");
+    background_cli consume{
+        fmt::format("consume s g --url {} --start-id 0 --metrics-port 0 {}", srv.url(), exec_sleeper(pid_file))};
+    auto const port = metrics_port(consume);
+    BOOST_TEST_REQUIRE(port.has_value(), consume.err());
+    auto const child = pid_in(pid_file); // from here on the old code sat in write()
+    BOOST_TEST_REQUIRE(child.has_value());
+    auto const health = http_get(*port, "/healthz", 5s);
+    BOOST_TEST(health.starts_with("HTTP/1.0 "), "no /healthz reply while the child stalls: " << health);
+    // It exits once the 10 s stdin timeout (or drain timeout) killed the child.
+    consume.signal(SIGINT);
+    BOOST_TEST(consume.wait_exit(25s) == 130, consume.err());
+    BOOST_TEST(gone(*child), "the stalled child was left behind");
+    BOOST_TEST(pending_count(srv, "s", "g") == 1); // failed: stays pending
+    std::filesystem::remove(pid_file);
+}
+
+// Issue 11: a child that does not take its stdin within --stdin-timeout is killed, reaped, and the
+// attempt fails (here dead-lettered at once, to see the reason).
+BOOST_AUTO_TEST_CASE(consume_exec_stdin_timeout_kills_the_child_and_fails_the_attempt) {
+    redis_server srv;
+    add_big_message(srv, "s");
+    auto const pid_file = temp_path(".pid");
+    background_cli consume{fmt::format("consume s g --url {} --start-id 0 --max-deliveries 1 --stdin-timeout 300 {}",
+                                       srv.url(), exec_sleeper(pid_file))};
+    auto const child = pid_in(pid_file);
+    BOOST_TEST_REQUIRE(child.has_value());
+    BOOST_TEST(eventually([&] { return trim(srv.cli({"XLEN", "s:dlq"})) == "1"; }, 10s), consume.err());
+    BOOST_TEST(gone(*child), "the child was not killed and reaped");
+    BOOST_TEST(!consume.exited()); // reaped by consume itself, not by init after it exited
+    auto const reason = srv.cli({"EVAL",
+                                 "local f = redis.call(\"XRANGE\", KEYS[1], \"-\", \"+\")[1][2] "
+                                 "for i = 1, #f, 2 do if f[i] == \"last_error\" then return f[i + 1] end end",
+                                 "1", "s:dlq"});
+    BOOST_TEST(contains(reason, "did not read its stdin within 300 ms"), reason);
+    consume.signal(SIGTERM);
+    BOOST_TEST(consume.wait_exit(10s) == 0, consume.err());
+    std::filesystem::remove(pid_file);
+}
+
+// Issue 11: a handler cancelled at the drain deadline used to leave its child running, unreaped.
+BOOST_AUTO_TEST_CASE(consume_reaps_the_children_of_cancelled_handlers) {
+    redis_server srv;
+    srv.cli({"XADD", "s", "*", "k", "v"});
+    auto const pid_file = temp_path(".pid");
+    background_cli consume{fmt::format("consume s g --url {} --start-id 0 {}", srv.url(), exec_sleeper(pid_file))};
+    auto const child = pid_in(pid_file);
+    BOOST_TEST_REQUIRE(child.has_value());
+    consume.signal(SIGINT); // the handler is cancelled after the 10 s drain timeout
+    BOOST_TEST(consume.wait_exit(25s) != background_cli::still_running, consume.err());
+    BOOST_TEST(gone(*child), "the cancelled handler's child is still there");
+    BOOST_TEST(pending_count(srv, "s", "g") == 1); // its message stays pending
+    std::filesystem::remove(pid_file);
+}
+
+// Issue 11: the first signal drains (here for up to a minute); the second stops at once.
+BOOST_AUTO_TEST_CASE(consume_second_signal_stops_at_once) {
+    redis_server srv;
+    srv.cli({"XADD", "s", "*", "k", "v"});
+    auto const pid_file = temp_path(".pid");
+    background_cli consume{fmt::format("consume s g --url {} --start-id 0 --drain-timeout 60000 {}", srv.url(),
+                                       exec_sleeper(pid_file))};
+    auto const child = pid_in(pid_file);
+    BOOST_TEST_REQUIRE(child.has_value());
+    consume.signal(SIGINT);
+    // Wait until the first one was handled: two signals sent at once may arrive as one.
+    BOOST_TEST(eventually([&] { return contains(consume.err(), "signal again to stop at once"); }), consume.err());
+    BOOST_TEST(!consume.exited()); // draining: the handler still runs
+    consume.signal(SIGINT);
+    BOOST_TEST(consume.wait_exit(5s) == 130, consume.err());
+    BOOST_TEST(gone(*child), "the child outlived the forced stop");
+    BOOST_TEST(pending_count(srv, "s", "g") == 1); // never acked: redelivered later
+    std::filesystem::remove(pid_file);
+}
+
+// Issue 11: `consume` exits 130 after SIGINT, as the usage text says, and 0 after SIGTERM.
+BOOST_AUTO_TEST_CASE(consume_exit_code_says_which_signal_stopped_it) {
+    redis_server srv;
+    for (auto const& [sig, code] : {std::pair{SIGINT, 130}, std::pair{SIGTERM, 0}}) {
+        srv.cli({"XADD", "s", "*", "k", "v"});
+        background_cli consume{fmt::format("consume s g --url {} --start-id 0", srv.url())};
+        // Running (it handled and acked the new message): its signal handlers are in place.
+        BOOST_TEST_REQUIRE(eventually([&] {
+            auto const out = consume.out();
+            return std::count(out.begin(), out.end(), '\n') == 1 && pending_count(srv, "s", "g") == 0;
+        }));
+        consume.signal(sig);
+        BOOST_TEST(consume.wait_exit(10s) == code, "signal " << sig << ": " << consume.err());
+    }
+}
+
+// Issue 11: `groups --watch` ends at once on SIGINT (130) and SIGTERM (0). It used to notice SIGINT
+// only after its refresh interval (a minute here), and SIGTERM killed it (no exit code).
+BOOST_AUTO_TEST_CASE(groups_watch_stops_at_once_on_sigint_and_sigterm) {
+    redis_server srv;
+    srv.cli({"XADD", "s", "*", "k", "v"});
+    srv.cli({"XGROUP", "CREATE", "s", "g", "0"});
+    for (auto const& [sig, code] : {std::pair{SIGINT, 130}, std::pair{SIGTERM, 0}}) {
+        background_cli watch{fmt::format("groups s --watch 60000 --url {}", srv.url())};
+        BOOST_TEST_REQUIRE(eventually([&] { return contains(watch.out(), "stream s: 1 entries"); }), watch.err());
+        watch.signal(sig);
+        BOOST_TEST(watch.wait_exit(5s) == code, "signal " << sig << ": " << watch.err());
+    }
 }
 
 BOOST_AUTO_TEST_CASE(consume_prints_json_lines) {
@@ -205,7 +432,7 @@ BOOST_AUTO_TEST_CASE(dlq_list_replay_and_purge) {
     redis_server srv;
     srv.cli({"XADD", "orders:dlq", "*", "order", "o-7", "origin_stream", "orders", "origin_id", "1-1", "origin_group",
              "g", "origin_consumer", "c", "deliveries", "5", "last_error", "boom", "dead_lettered_at_ms", "1"});
-    srv.cli({"XADD", "orders:dlq", "*", "order", "o-8", "origin_stream", "orders", "last_error", "boom"});
+    srv.cli({"XADD", "orders:dlq", "*", "order", "o-8"}); // no worker metadata (added by hand): replayed as it is
     auto l = cli(fmt::format("dlq orders list --url {}", srv.url()));
     BOOST_TEST(l.code == 0, l.err);
     BOOST_TEST(std::count(l.out.begin(), l.out.end(), '\n') == 2);
@@ -224,6 +451,25 @@ BOOST_AUTO_TEST_CASE(dlq_list_replay_and_purge) {
     auto yes = cli(fmt::format("dlq orders purge --yes --url {}", srv.url()));
     BOOST_TEST(yes.code == 0, yes.err);
     BOOST_TEST(trim(srv.cli({"EXISTS", "orders:dlq"})) == "0");
+}
+
+// Issue 11: replay used to drop a message's own fields named like the metadata (and to read the
+// origin from them). Only the block the worker appended is metadata.
+BOOST_AUTO_TEST_CASE(dlq_replay_keeps_the_messages_own_fields_named_like_metadata) {
+    redis_server srv;
+    srv.cli({"XADD", "orders", "*", "order", "o-1", "origin_stream", "elsewhere", "deliveries", "3", "last_error",
+             "mine"});
+    auto c = cli(fmt::format("consume orders billing --url {} --start-id 0 --exec false --max-deliveries 1 --count 1",
+                             srv.url()));
+    BOOST_TEST(c.code == 0, c.err);
+    BOOST_TEST_REQUIRE(trim(srv.cli({"XLEN", "orders:dlq"})) == "1"); // dead-lettered by the real worker
+    auto r = cli(fmt::format("dlq orders replay --url {}", srv.url()));
+    BOOST_TEST(r.code == 0, r.err);
+    BOOST_TEST(contains(r.out, "replayed 1 entries"), r.out);
+    BOOST_TEST(trim(srv.cli({"XLEN", "orders:dlq"})) == "0");
+    auto const replayed =
+        srv.cli({"EVAL", "return redis.call(\"XREVRANGE\", KEYS[1], \"+\", \"-\", \"COUNT\", 1)[1][2]", "1", "orders"});
+    BOOST_TEST(replayed == "order\no-1\norigin_stream\nelsewhere\ndeliveries\n3\nlast_error\nmine");
 }
 
 BOOST_AUTO_TEST_CASE(trim_safe_keeps_unacknowledged_entries) {

@@ -1,3 +1,4 @@
+#include <redstream/client.hpp>
 #include <redstream/connection.hpp>
 #include <redstream/stream_readers.hpp>
 
@@ -16,6 +17,15 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <dlfcn.h>
+#include <netdb.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+
 using namespace redstream;
 using namespace redstream::test;
 namespace asio = boost::asio;
@@ -33,13 +43,21 @@ config quiet(std::string const& url) {
 
 logger silent() { return logger::none(); }
 
-// Waits (bounded) until the connection's state is (or, with `negate`, is no longer) `s`,
-// checking on timer ticks.
-asio::awaitable<bool> wait_state(connection& c, connection_state s, std::chrono::milliseconds limit = 10s,
-                                 bool negate = false) {
+// A logger that keeps every line.
+logger capture_lines(std::vector<std::string>& lines, log_level threshold = log_level::trace) {
+    return logger{threshold, [&lines](log_level, std::string_view m) { lines.emplace_back(m); }};
+}
+
+bool any_line_has(std::vector<std::string> const& lines, std::string_view text) {
+    return std::any_of(lines.begin(), lines.end(), [&](std::string const& l) { return l.find(text) != std::string::npos; });
+}
+
+// Waits (bounded) until `pred` holds, checking on timer ticks; returns its last value.
+template <class Pred>
+asio::awaitable<bool> wait_until(Pred pred, std::chrono::milliseconds limit = 10s) {
     asio::steady_timer t{co_await asio::this_coro::executor};
     auto const end = std::chrono::steady_clock::now() + limit;
-    while ((c.state() != s) != negate) {
+    while (!pred()) {
         if (std::chrono::steady_clock::now() > end)
             co_return false;
         t.expires_after(5ms);
@@ -48,7 +66,81 @@ asio::awaitable<bool> wait_state(connection& c, connection_state s, std::chrono:
     co_return true;
 }
 
+// Waits (bounded) until the connection's state is (or, with `negate`, is no longer) `s`.
+asio::awaitable<bool> wait_state(connection& c, connection_state s, std::chrono::milliseconds limit = 10s,
+                                 bool negate = false) {
+    co_return co_await wait_until([&] { return (c.state() == s) != negate; }, limit);
+}
+
+// An adapter that throws at the first element it is given: a user adapter with a bug.
+struct throwing_adapter final : any_adapter::impl_base {
+    void on_node(std::size_t, resp::node const&, error_code&) override { throw std::runtime_error("adapter bug"); }
+};
+
+// Name lookups that hang on demand, like a resolver whose DNS server never answers. The
+// getaddrinfo() below takes the place of libc's in this test binary (Asio calls it on its
+// resolver thread): while a stuck_dns exists, lookups of stuck_host block until release();
+// every other name goes to the real function.
+constexpr char const* stuck_host = "stuck.redstream.test";
+
+struct stuck_lookups {
+    std::mutex m;
+    std::condition_variable cv;
+    int blocked = 0;      // lookups waiting now
+    bool released = true; // no stuck_dns: nothing blocks
+};
+
+stuck_lookups& stuck() {
+    static stuck_lookups s;
+    return s;
+}
+
+class stuck_dns {
+public:
+    stuck_dns() {
+        std::lock_guard lock{stuck().m};
+        stuck().released = false;
+    }
+    // Declare it after the io_context: the io_context's destructor joins Asio's resolver
+    // thread, which must not be blocked any more by then.
+    ~stuck_dns() { release(); }
+    stuck_dns(stuck_dns const&) = delete;
+    stuck_dns& operator=(stuck_dns const&) = delete;
+
+    void release() {
+        {
+            std::lock_guard lock{stuck().m};
+            stuck().released = true;
+        }
+        stuck().cv.notify_all();
+    }
+    [[nodiscard]] int blocked() const {
+        std::lock_guard lock{stuck().m};
+        return stuck().blocked;
+    }
+};
+
+config stuck_cfg() {
+    auto c = quiet("redis://" + std::string{stuck_host} + ":6379");
+    c.reconnect.enabled = false;
+    return c;
+}
+
 } // namespace
+
+extern "C" int getaddrinfo(char const* node, char const* service, addrinfo const* hints, addrinfo** res) {
+    if (node && std::string_view{node} == stuck_host) {
+        auto& s = stuck();
+        std::unique_lock lock{s.m};
+        ++s.blocked;
+        s.cv.wait_for(lock, 60s, [&] { return s.released; }); // bounded, should a test forget
+        --s.blocked;
+        return EAI_NONAME;
+    }
+    using real_getaddrinfo = int (*)(char const*, char const*, addrinfo const*, addrinfo**);
+    static auto const real = reinterpret_cast<real_getaddrinfo>(::dlsym(RTLD_NEXT, "getaddrinfo"));
+    return real(node, service, hints, res);
+}
 
 BOOST_AUTO_TEST_SUITE(connection_tests)
 
@@ -543,6 +635,176 @@ BOOST_AUTO_TEST_CASE(tls_verified_against_ca_and_wrong_name_refused) {
     });
     BOOST_TEST(run->finished);
     BOOST_TEST(run->ec.failed());
+}
+
+BOOST_AUTO_TEST_CASE(a_throwing_adapter_fails_its_request_and_the_connection_goes_on) {
+    redis_server srv;
+    asio::io_context ioc;
+    auto cfg = quiet(srv.url());
+    // Quick health checks: a reply loop stopped by the exception is noticed (and the
+    // connection replaced) within a second instead of seven.
+    cfg.health_check_interval = 100ms;
+    cfg.health_check_timeout = 300ms;
+    std::vector<std::string> logs;
+    connection conn{ioc.get_executor(), cfg, capture_lines(logs, log_level::warn)};
+    start_run(conn);
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request set;
+        set.push("SET", "k", "v");
+        co_await conn.async_exec(set, adapt_ignore());
+        request twice;
+        twice.push("GET", "k");
+        twice.push("GET", "k");
+        any_adapter throwing{std::make_unique<throwing_adapter>()};
+        auto [ec, n] = co_await conn.async_exec(twice, std::move(throwing), tuple_awaitable);
+        BOOST_TEST((ec == errc::adapter_failed), ec.message());
+        BOOST_TEST(n == 2u); // both replies were read (and dropped)
+        request get;
+        get.push("GET", "k");
+        std::string v;
+        auto [ec2, n2] = co_await conn.async_exec(get, adapt(v), tuple_awaitable);
+        BOOST_TEST(!ec2, ec2.message());
+        BOOST_TEST(v == "v"); // the next reply went to the next request
+        BOOST_TEST(conn.stats().connects == 1u); // on the same connection
+        conn.close();
+    }, 15s);
+    BOOST_TEST(any_line_has(logs, "adapter bug"));
+}
+
+BOOST_AUTO_TEST_CASE(run_ended_by_an_exception_completes_and_fails_what_waits) {
+    asio::io_context ioc;
+    auto cfg = quiet("redis://127.0.0.1:" + std::to_string(free_port())); // nobody listens there
+    // The log sink is the user code run() itself calls: it throws on the "connect failed ...;
+    // reconnecting in N ms" line.
+    std::vector<std::string> logs;
+    logger throwing{log_level::info, [&](log_level, std::string_view m) {
+                        if (m.find("reconnecting in") != std::string_view::npos)
+                            throw std::runtime_error("log sink failed");
+                        logs.emplace_back(m);
+                    }};
+    connection conn{ioc.get_executor(), cfg, throwing};
+    auto run = start_run(conn);
+    request ping;
+    ping.push("PING");
+    error_code exec_ec, push_ec;
+    bool exec_done = false, push_done = false;
+    conn.async_exec(ping, adapt_ignore(), [&](error_code ec, std::size_t) {
+        exec_ec = ec;
+        exec_done = true;
+    });
+    conn.async_receive_push([&](error_code ec, push_message) {
+        push_ec = ec;
+        push_done = true;
+    });
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        bool const ended = co_await wait_until([&] { return run->finished && exec_done && push_done; }, 5s);
+        BOOST_TEST(ended, "async_run finished: " << run->finished << ", request: " << exec_done
+                                                 << ", push receiver: " << push_done);
+        conn.close(); // ends whatever is still waiting (before the fix)
+    });
+    BOOST_TEST((run->ec == errc::internal_error), run->ec.message());
+    BOOST_TEST(exec_ec.failed()); // the connect failure or the exception, whichever came first
+    BOOST_TEST(push_ec.failed());
+    BOOST_TEST(any_line_has(logs, "log sink failed"), "the exception was not reported");
+}
+
+BOOST_AUTO_TEST_CASE(connect_timeout_covers_a_name_lookup_that_hangs) {
+    asio::io_context ioc;
+    stuck_dns dns;
+    auto cfg = stuck_cfg();
+    cfg.connect_timeout = 200ms;
+    connection conn{ioc.get_executor(), cfg, silent()};
+    auto run = start_run(conn);
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        BOOST_TEST(co_await wait_until([&] { return dns.blocked() == 1; }, 5s), "the lookup never started");
+        bool const gave_up = co_await wait_until([&] { return run->finished; }, 3s);
+        BOOST_TEST(gave_up, "still connecting 3 s after a 200 ms connect_timeout");
+        BOOST_TEST(dns.blocked() == 1); // it gave up on a lookup that still hangs
+        dns.release();                  // which then ends in the background
+        conn.close();
+    });
+    BOOST_TEST((run->ec == errc::connect_timeout), run->ec.message());
+}
+
+BOOST_AUTO_TEST_CASE(close_abandons_a_name_lookup_that_hangs) {
+    asio::io_context ioc;
+    stuck_dns dns;
+    auto cfg = stuck_cfg();
+    cfg.connect_timeout = 60s; // only close() can end this attempt in time
+    connection conn{ioc.get_executor(), cfg, silent()};
+    auto run = start_run(conn);
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        BOOST_TEST(co_await wait_until([&] { return dns.blocked() == 1; }, 5s), "the lookup never started");
+        conn.close();
+        bool const ended = co_await wait_until([&] { return run->finished; }, 3s);
+        BOOST_TEST(ended, "async_run still running 3 s after close()");
+        BOOST_TEST(dns.blocked() == 1);
+        dns.release();
+    });
+    BOOST_TEST(!run->ec, run->ec.message()); // success after close()
+}
+
+BOOST_AUTO_TEST_CASE(keyspace_listeners_hear_only_xadd) {
+    redis_server::options o;
+    o.notify_keyspace_events = "Kgt"; // stream events and generic ones (del)
+    redis_server srv{o};
+    asio::io_context ioc;
+    client cl{ioc.get_executor(), quiet(srv.url()), silent()};
+    int stream_calls = 0, marker_calls = 0;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        // Named arguments: GCC 12 may destroy temporaries inside a co_await expression twice.
+        std::string const stream = "s", marker = "marker";
+        std::function<void()> on_stream = [&] { ++stream_calls; };
+        std::function<void()> on_marker = [&] { ++marker_calls; };
+        co_await cl.add_keyspace_listener(stream, on_stream);
+        co_await cl.add_keyspace_listener(marker, on_marker);
+        // Every kind of event a worker causes on its own stream, and one XADD among them.
+        request r;
+        r.push("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"); // xgroup-create
+        r.push("XGROUP", "CREATECONSUMER", "s", "g", "c");     // xgroup-createconsumer
+        r.push("XGROUP", "DELCONSUMER", "s", "g", "c");        // xgroup-delconsumer
+        r.push("XSETID", "s", "5-0");                          // xsetid
+        r.push("XADD", "s", "*", "k", "v");                    // xadd: the one listened for
+        r.push("XTRIM", "s", "MAXLEN", 0);                     // xtrim
+        r.push("DEL", "s");                                    // del
+        // Pushes arrive in order: once the marker's has been routed, all of the above have been.
+        r.push("XADD", "marker", "*", "k", "v");
+        std::vector<result<std::string>> replies;
+        co_await cl.connection().async_exec(r, adapt_each(replies), asio::use_awaitable);
+        for (auto const& x : replies)
+            BOOST_TEST(x.has_value(), x.error_code().message());
+        BOOST_TEST(co_await wait_until([&] { return marker_calls > 0; }, 5s), "the marker's xadd never arrived");
+        BOOST_TEST(stream_calls == 1);
+        cl.close();
+    });
+}
+
+BOOST_AUTO_TEST_CASE(a_throwing_keyspace_listener_does_not_stop_the_others) {
+    redis_server::options o;
+    o.notify_keyspace_events = "Kt";
+    redis_server srv{o};
+    asio::io_context ioc;
+    std::vector<std::string> logs;
+    client cl{ioc.get_executor(), quiet(srv.url()), capture_lines(logs, log_level::error)};
+    int thrown = 0, heard = 0;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        std::function<void()> bad = [&] {
+            ++thrown;
+            throw std::runtime_error("listener bug");
+        };
+        std::function<void()> good = [&] { ++heard; };
+        std::string const stream = "s";
+        co_await cl.add_keyspace_listener(stream, bad); // called first (ids in order)
+        co_await cl.add_keyspace_listener(stream, good);
+        request r;
+        r.push("XADD", "s", "*", "k", "v");
+        r.push("XADD", "s", "*", "k", "v");
+        co_await cl.connection().async_exec(r, adapt_ignore(), asio::use_awaitable);
+        BOOST_TEST(co_await wait_until([&] { return heard == 2; }, 5s), "heard " << heard << " of 2 xadds");
+        BOOST_TEST(thrown == 2);
+        cl.close();
+    });
+    BOOST_TEST(any_line_has(logs, "listener bug"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

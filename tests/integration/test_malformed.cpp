@@ -21,6 +21,7 @@
 
 #include <map>
 #include <random>
+#include <stdexcept>
 
 using namespace redstream;
 using namespace redstream::test;
@@ -263,6 +264,35 @@ BOOST_AUTO_TEST_CASE(a_reply_nobody_asked_for_resets_the_connection) {
         return l.find("no request was waiting for") != std::string::npos && l.find("SURPRISE") != std::string::npos;
     });
     BOOST_TEST(explained);
+}
+
+BOOST_AUTO_TEST_CASE(a_log_sink_throwing_in_the_reader_drops_only_that_connection) {
+    asio::io_context ioc;
+    // The first connection answers the read with a byte no RESP type starts with: the reader
+    // logs it, and the sink throws there. Later connections answer correctly.
+    fake_server fake{ioc.get_executor(), [&](auto const& cmd, std::size_t k) -> fake_server::action {
+                         if (!is_xreadgroup(cmd))
+                             return {"+OK\r\n"};
+                         return {k == 0 ? std::string{"?oops\r\n"} : resp3_read_reply};
+                     }};
+    logger throwing{log_level::error, [](log_level, std::string_view m) {
+                        if (m.find("dropping the connection") != std::string_view::npos)
+                            throw std::runtime_error("log sink failed");
+                    }};
+    connection conn{ioc.get_executor(), fake_cfg(fake), throwing};
+    start_run(conn);
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        // Health checks are off (fake_cfg): nothing else would ever end a session whose
+        // reader died.
+        request const r = read_request();
+        read_reply out;
+        auto [ec, n] = co_await conn.async_exec(r, adapt(out), tuple_awaitable);
+        BOOST_TEST((ec == errc::connection_lost), ec.message());
+        co_await expect_good_read(conn); // on the next connection
+        BOOST_TEST(conn.stats().connects == 2u);
+        conn.close();
+        fake.close();
+    }, 15s);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

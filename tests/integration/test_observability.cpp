@@ -225,6 +225,49 @@ BOOST_AUTO_TEST_CASE(http_endpoint_serves_metrics_health_and_routes) {
     });
 }
 
+// /metrics and /healthz at the same moment: each sampling keeps its own errors. The scrape
+// reads the stream while it is a string (WRONGTYPE); the health check, pipelined behind the
+// request that makes it a stream again, must not report the scrape's error.
+BOOST_AUTO_TEST_CASE(concurrent_samplings_keep_their_own_errors) {
+    redis_server srv;
+    asio::io_context ioc;
+    client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+    worker w{cl, {.stream = "s", .group = "g"}}; // registered, never run: only its names are used
+    metrics_registry registry;
+    registry.add(w);
+    std::string metrics;
+    health_report health;
+    bool scraped = false, fixed = false, checked = false;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request wrong;
+        wrong.push("SET", "s", "not a stream");
+        co_await cl.connection().async_exec(wrong, adapt_ignore(), asio::use_awaitable);
+        // Coroutines start in the order they are spawned, and each sends its request before it
+        // first waits: the three requests go out in this order, on one connection.
+        auto ex = co_await asio::this_coro::executor;
+        asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
+            metrics = co_await registry.scrape();
+            scraped = true;
+        }, asio::detached);
+        asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
+            request fix;
+            fix.push("DEL", "s");
+            fix.push("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM");
+            co_await cl.connection().async_exec(fix, adapt_ignore(), asio::use_awaitable);
+            fixed = true;
+        }, asio::detached);
+        asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
+            health = co_await registry.check_health();
+            checked = true;
+        }, asio::detached);
+        BOOST_TEST(co_await eventually([&] { return scraped && fixed && checked; }, 10s));
+        cl.close();
+    });
+    BOOST_TEST(metrics.find("redstream_healthy 0") != std::string::npos, metrics); // it saw WRONGTYPE
+    BOOST_TEST(health.healthy, health.to_json());
+    BOOST_TEST(health.reasons.empty(), health.to_json());
+}
+
 // A producer ramps up against an I/O-bound handler (5 ms timer): the consumer count rises and
 // throughput follows; when the load stops the count returns to min. Every message is handled
 // and acknowledged.

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 
 using namespace redstream;
 using namespace redstream::test;
@@ -189,6 +190,62 @@ BOOST_AUTO_TEST_CASE(tls_worker_verifies_the_server_and_refuses_another_ca) {
         });
         BOOST_TEST(explained, query << ": " << ec.message());
     }
+}
+
+BOOST_AUTO_TEST_CASE(keyspace_listener_without_channel_rights_throws_and_keeps_nothing) {
+    redis_server::options o;
+    o.notify_keyspace_events = "Kt";
+    // Like any new Redis 7 user, app has no channel rights (resetchannels): SUBSCRIBE to its
+    // stream's keyspace channel is NOPERM.
+    o.acl_users = {"user default on >admin-pw ~* &* +@all",
+                   "user app on >app-pw ~* resetchannels -@all +@stream +subscribe +unsubscribe +hello +ping "
+                   "+client|setname +select"};
+    redis_server srv{o};
+    asio::io_context ioc;
+    auto admin_cfg = cfg_for(srv);
+    admin_cfg.password = "admin-pw";
+    auto app_cfg = cfg_for(srv);
+    app_cfg.username = "app";
+    app_cfg.password = "app-pw";
+    client admin{ioc.get_executor(), admin_cfg, quiet()};
+    client app{ioc.get_executor(), app_cfg, quiet()};
+    std::vector<error_code> codes;
+    std::vector<std::string> texts;
+    int wakeups = 0;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        // Named arguments: GCC 12 may destroy temporaries inside a co_await expression twice.
+        std::string const key = "orders";
+        std::function<void()> on_xadd = [&] { ++wakeups; };
+        // Twice: a retry must SUBSCRIBE again, not find the listener of the failed attempt.
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            try {
+                co_await app.add_keyspace_listener(key, on_xadd);
+                BOOST_ERROR("attempt " << attempt << ": subscribed without the channel right");
+            } catch (boost::system::system_error const& e) {
+                codes.push_back(e.code());
+                texts.emplace_back(e.what());
+            }
+        }
+        // Granted the right, the same call subscribes and an XADD reaches the listener.
+        request grant;
+        grant.push("ACL", "SETUSER", "app", "&__keyspace@0__:orders");
+        co_await admin.connection().async_exec(grant, adapt_ignore(), asio::use_awaitable);
+        co_await app.add_keyspace_listener(key, on_xadd);
+        field_list const f{{"k", "v"}};
+        co_await admin.publish(key, f);
+        BOOST_TEST(co_await eventually([&] { return wakeups > 0; }, 10s), "the XADD never reached the listener");
+        app.close();
+        admin.close();
+    });
+    BOOST_TEST_REQUIRE(codes.size() == 2u);
+    for (std::size_t i = 0; i < codes.size(); ++i) {
+        BOOST_TEST_MESSAGE("SUBSCRIBE refused: " << texts[i]);
+        BOOST_TEST((codes[i] == server_errc::noperm), codes[i].message());
+        // The server's own words ("...no permissions to access ... channel..."), not only the
+        // category's message.
+        BOOST_TEST(texts[i].find("channel") != std::string::npos, texts[i]);
+    }
+    BOOST_TEST(wakeups == 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

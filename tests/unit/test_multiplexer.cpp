@@ -5,6 +5,10 @@
 #include <boost/asio/error.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <functional>
+#include <new>
+#include <stdexcept>
+
 using namespace redstream;
 using namespace redstream::detail;
 
@@ -33,6 +37,14 @@ std::unique_ptr<test_entry> make(request const& r, any_adapter a, recorded& out)
 }
 
 std::size_t feed(multiplexer& m, std::string_view wire, error_code& ec) { return m.consume(wire, ec); }
+
+// An adapter that throws at the first element it is given: a user adapter with a bug, or a
+// reader running out of memory.
+struct throwing_adapter final : any_adapter::impl_base {
+    explicit throwing_adapter(std::function<void()> t) : throw_(std::move(t)) {}
+    void on_node(std::size_t, resp::node const&, error_code&) override { throw_(); }
+    std::function<void()> throw_;
+};
 
 } // namespace
 
@@ -206,6 +218,65 @@ BOOST_AUTO_TEST_CASE(subscription_confirmations_and_errors) {
     BOOST_TEST(!ec);
     BOOST_TEST(od.done);
     BOOST_TEST((od.ec == server_errc::noperm));
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_subscription_gives_the_server_text_to_a_result_target) {
+    multiplexer m{{}, 1 << 20};
+    request denied;
+    denied.push("SUBSCRIBE", "__keyspace@0__:orders");
+    result<ignore_t> refusal;
+    recorded od;
+    m.add(make(denied, adapt(refusal), od));
+    (void)m.prepare_write(false);
+    m.commit_write();
+    std::string const text = "NOPERM this user has no permissions to access one of the channels used as arguments";
+    std::string const wire = "-" + text + "\r\n";
+    error_code ec;
+    BOOST_TEST(feed(m, wire, ec) == wire.size());
+    BOOST_TEST(!ec);
+    BOOST_TEST(od.done);
+    BOOST_TEST((od.ec == server_errc::noperm), od.ec.message());
+    BOOST_TEST_REQUIRE(!refusal.has_value());
+    BOOST_TEST(refusal.error().message == text);
+}
+
+BOOST_AUTO_TEST_CASE(a_throwing_adapter_fails_only_its_request) {
+    std::vector<std::function<void()>> const throwers = {
+        [] { throw std::runtime_error("adapter bug"); },
+        [] { throw std::bad_alloc(); },
+        [] { throw 42; }, // not even a std::exception
+    };
+    for (std::size_t i = 0; i < throwers.size(); ++i) {
+        BOOST_TEST_CONTEXT("thrower " << i) {
+            multiplexer m{{}, 1 << 20};
+            std::size_t reported = 0;
+            m.set_adapter_failure_sink([&](std::exception_ptr ep) { reported += ep ? 1 : 0; });
+            request bad, good;
+            bad.push("LRANGE", "l", 0, -1);
+            bad.push("GET", "b"); // its reply must be skipped, not handed to the next request
+            good.push("GET", "c");
+            std::string value;
+            recorded ob, og;
+            m.add(make(bad, any_adapter{std::make_unique<throwing_adapter>(throwers[i])}, ob));
+            m.add(make(good, adapt(value), og));
+            BOOST_TEST(m.prepare_write(false) == 2u);
+            m.commit_write();
+            // The adapter throws at the array's header: its elements must still be parsed away.
+            std::string_view const wire = "*2\r\n$1\r\nx\r\n$1\r\ny\r\n$6\r\nsecond\r\n$5\r\nthird\r\n";
+            error_code ec;
+            std::size_t used = 0;
+            BOOST_CHECK_NO_THROW(used = m.consume(wire, ec));
+            BOOST_TEST(used == wire.size());
+            BOOST_TEST(!ec, ec.message());
+            BOOST_TEST(ob.done);
+            BOOST_TEST((ob.ec == errc::adapter_failed), ob.ec.message());
+            BOOST_TEST(ob.replies == 2u);
+            BOOST_TEST(og.done);
+            BOOST_TEST(!og.ec, og.ec.message());
+            BOOST_TEST(value == "third"); // the FIFO did not slip
+            BOOST_TEST(reported == 1u);
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(unexpected_reply_is_a_protocol_error) {
