@@ -67,6 +67,12 @@ asio::awaitable<void> http_endpoint::impl::serve(tcp::socket socket) {
     auto self = shared_from_this();
     beast::tcp_stream stream{std::move(socket)};
     open.insert(&stream);
+    // Unregistered however serve() ends (an exception included): stop() cancels what is open.
+    struct unregister {
+        std::set<beast::tcp_stream*>& open;
+        beast::tcp_stream* s;
+        ~unregister() { open.erase(s); }
+    } const guard{open, &stream};
     beast::flat_buffer buffer;
     for (;;) {
         http::request_parser<http::string_body> parser;
@@ -83,6 +89,8 @@ asio::awaitable<void> http_endpoint::impl::serve(tcp::socket socket) {
             reply = co_await dispatch(view);
         } catch (std::exception const& e) {
             reply = http_reply{500, "text/plain; charset=utf-8", std::string{"error: "} + e.what() + "\n"};
+        } catch (...) { // a route handler is user code: anything it throws is a 500, not a lost connection
+            reply = http_reply{500, "text/plain; charset=utf-8", "error: the handler threw a non-standard exception\n"};
         }
         http::response<http::string_body> res{static_cast<http::status>(reply.status), req.version()};
         res.set(http::field::server, "redstream");
@@ -94,7 +102,6 @@ asio::awaitable<void> http_endpoint::impl::serve(tcp::socket socket) {
         if (wec || !res.keep_alive())
             break;
     }
-    open.erase(&stream);
     beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
 }

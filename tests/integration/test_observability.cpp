@@ -189,6 +189,10 @@ BOOST_AUTO_TEST_CASE(http_endpoint_serves_metrics_health_and_routes) {
     http.add_route("POST", "/echo", [](http_request_view const& req) -> asio::awaitable<http_reply> {
         co_return http_reply{201, "text/plain", std::string{req.body}};
     });
+    http.add_route("GET", "/throws", [](http_request_view const&) -> asio::awaitable<http_reply> {
+        throw 42; // not a std::exception: still a 500, and the endpoint goes on
+        co_return http_reply{};
+    });
     auto const base = fmt::format("http://127.0.0.1:{}", http.port());
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto done = start_worker(ioc, w);
@@ -212,6 +216,9 @@ BOOST_AUTO_TEST_CASE(http_endpoint_serves_metrics_health_and_routes) {
         auto const cmd5 = fmt::format("curl -sS -o /dev/null -w '%{{http_code}}' -X DELETE {}/metrics", base);
         auto [s5, wrong] = co_await shell_async(cmd5);
         BOOST_TEST((wrong == "405"));
+        auto const cmd7 = fmt::format("curl -sS -o /dev/null -w '%{{http_code}}' {}/throws", base);
+        auto [s7, thrown] = co_await shell_async(cmd7);
+        BOOST_TEST((thrown == "500"), thrown);
         // The group destroyed under the worker: /healthz says 503 with the reason.
         co_await destroy_group(cl, "s", "g");
         auto const cmd6 = fmt::format("curl -sS -w ' %{{http_code}}' {}/healthz", base);
