@@ -234,11 +234,17 @@ void worker_impl::spawn_task(asio::awaitable<void> task, std::shared_ptr<consume
         if (e)
             log_task_failure(self->client_.get_logger(), self->opts_.group, e);
         c->done = true;
+        // What it still holds stays pending on the server: its own re-read, a claim or the
+        // next start hands it out again.
+        self->release_held_by(c->index);
+        bool const died = e && c->role == consumer_role::reader && !c->stopping;
         if (c->role == consumer_role::reader && !c->retiring)
             --self->running_consumers_;
         --self->tasks_;
         self->tasks_signal_->notify_all();
         self->stop_signal_->notify_all(); // run() reaps retired consumers
+        if (died && self->running_ && !self->stopping_)
+            self->respawn_later(c->index);
     };
     asio::co_spawn(client_.get_executor(), std::move(task), asio::bind_cancellation_slot(slot, std::move(done)));
 }
@@ -257,6 +263,17 @@ void worker_impl::spawn_consumer(std::size_t index) {
     consumers_.emplace(index, c);
     ++running_consumers_;
     spawn_task(consumer_main(c), c);
+}
+
+// A consumer ended by something it could not contain (a throwing logger, say) is started again
+// after a pause, so a fault that repeats at once cannot turn into a busy loop.
+void worker_impl::respawn_later(std::size_t index) {
+    consumers_.erase(index);
+    auto timer = std::make_shared<asio::steady_timer>(client_.get_executor(), milliseconds{1000});
+    timer->async_wait([timer, index, w = weak_from_this()](error_code) {
+        if (auto self = w.lock(); self && self->running_ && !self->stopping_ && !self->consumers_.count(index))
+            self->spawn_consumer(index);
+    });
 }
 
 consumer_state* worker_impl::state_of(std::size_t index) {
@@ -327,6 +344,10 @@ asio::awaitable<void> worker_impl::run() {
         co_await supervise();
         co_await shutdown();
     }
+    // Whatever is left (acks that could not be sent) stays pending on the server; a next run()
+    // starts with empty hands.
+    in_hand_.clear();
+    in_flight_ = 0;
     running_ = false;
     stop_requested_ = false; // the next run() starts afresh
 }
@@ -357,9 +378,12 @@ asio::awaitable<void> worker_impl::delete_retired_consumers() {
         co_return;
     }
     std::vector<std::string> still_there;
-    for (auto const& n : std::vector(retired_names_))
-        if (!co_await delete_idle_consumer(n))
+    for (auto const& n : std::vector(retired_names_)) {
+        bool const reused = std::any_of(consumers_.begin(), consumers_.end(),
+                                        [&](auto const& kv) { return !kv.second->done && kv.second->name == n; });
+        if (!reused && !co_await delete_idle_consumer(n)) // a new consumer took the name: keep it
             still_there.push_back(n);
+    }
     retired_names_ = std::move(still_there);
 }
 
@@ -368,9 +392,13 @@ void worker_impl::stop() {
     stop_signal_->notify_all();
 }
 
+std::size_t worker_impl::busy_tasks() const {
+    return tasks_ - (keeper_ && !keeper_->done && !keeper_->stopping ? 1 : 0);
+}
+
 asio::awaitable<void> worker_impl::wait_tasks(milliseconds limit) {
     auto const end = clock::now() + limit;
-    while (tasks_ > 0 && clock::now() < end)
+    while (busy_tasks() > 0 && clock::now() < end)
         co_await tasks_signal_->wait(std::chrono::duration_cast<milliseconds>(end - clock::now()) + milliseconds{1});
 }
 
@@ -378,9 +406,9 @@ asio::awaitable<void> worker_impl::wait_tasks(milliseconds limit) {
 // cancellation still runs, and its consumer state, batch and client with it. run() returns
 // only once every coroutine it started has finished.
 asio::awaitable<void> worker_impl::wait_all_tasks() {
-    while (tasks_ > 0) {
+    while (busy_tasks() > 0) {
         co_await wait_tasks(opts_.drain_timeout);
-        if (tasks_ > 0)
+        if (busy_tasks() > 0)
             client_.get_logger().log(log_level::warn,
                                      fmt::format("worker {}: still waiting for {} task(s) that ignore cancellation",
                                                  opts_.group, tasks_));
@@ -392,7 +420,7 @@ asio::awaitable<void> worker_impl::shutdown() {
     stopping_ = true;
     for (auto& [i, c] : consumers_)
         c->stopping = true;
-    for (auto* c : {claimer_.get(), retrier_.get(), keeper_.get()}) {
+    for (auto* c : {claimer_.get(), retrier_.get()}) {
         c->stopping = true;
         c->wake->notify_all();
     }
@@ -405,14 +433,14 @@ asio::awaitable<void> worker_impl::shutdown() {
         wake_conn_->close();
 
     co_await wait_tasks(opts_.drain_timeout);
-    if (tasks_ > 0) {
+    if (busy_tasks() > 0) {
         log.log(log_level::warn, fmt::format("worker {}: {} handler(s) still running after the {} ms drain timeout; "
                                              "cancelling them, their messages stay pending",
-                                             opts_.group, tasks_, opts_.drain_timeout.count()));
+                                             opts_.group, busy_tasks(), opts_.drain_timeout.count()));
         for (auto& [i, c] : consumers_)
             if (!c->done)
                 c->cancel.emit(asio::cancellation_type::terminal);
-        for (auto* c : {claimer_.get(), retrier_.get(), keeper_.get()})
+        for (auto* c : {claimer_.get(), retrier_.get()})
             if (!c->done)
                 c->cancel.emit(asio::cancellation_type::terminal);
         co_await wait_all_tasks();
@@ -422,6 +450,10 @@ asio::awaitable<void> worker_impl::shutdown() {
     if (!ack_queue_.empty() || acks_in_flight_ > 0)
         log.log(log_level::warn, fmt::format("worker {}: {} ack(s) could not be sent; those messages will be redelivered",
                                              opts_.group, ack_queue_.size() + acks_in_flight_));
+    // The keeper kept waiting messages from looking idle through the drain; now nothing waits.
+    keeper_->stopping = true;
+    keeper_->wake->notify_all();
+    co_await wait_all_tasks();
     for (auto const& [i, c] : consumers_)
         retired_names_.push_back(c->name);
     retired_names_.push_back(claimer_->name);
@@ -470,7 +502,15 @@ return 1
 worker::worker(client& c, worker_options opts) : impl_(std::make_shared<detail::worker_impl>(c, std::move(opts))) {}
 worker::~worker() { impl_->stop(); }
 void worker::on_message(handler h) { impl_->set_handler(std::move(h)); }
-boost::asio::awaitable<void> worker::run() { return impl_->run(); }
+namespace {
+
+// Owns the state from the call on: a coroutine body only starts when first resumed, and the
+// worker may be gone by then.
+boost::asio::awaitable<void> run_owned(std::shared_ptr<detail::worker_impl> impl) { co_await impl->run(); }
+
+} // namespace
+
+boost::asio::awaitable<void> worker::run() { return run_owned(impl_); }
 void worker::stop() { impl_->stop(); }
 void worker::add_consumer() { impl_->add_consumer(); }
 void worker::remove_consumer() { impl_->remove_consumer(); }

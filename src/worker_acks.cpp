@@ -55,6 +55,9 @@ struct flush_op {
 void worker_impl::queue_ack(ack_record rec) {
     if (!rec.marker.empty())
         unflushed_done_.insert(rec.marker);
+    if (auto* h = held(rec.stream, rec.id))
+        h->acking = true; // from now on the ack's confirmation lets it go
+
     if (ack_queue_.empty())
         first_ack_queued_ = clock::now();
     ack_queue_.push_back(std::move(rec));
@@ -81,6 +84,11 @@ void worker_impl::arm_ack_timer() {
 
 void worker_impl::ack_confirmed(ack_record const& r) {
     ++stats_.acked;
+    ack_dropped(r);
+}
+
+// Acked, or never to be (closed, or the group or stream is gone): the message leaves the hand.
+void worker_impl::ack_dropped(ack_record const& r) {
     if (!r.marker.empty())
         unflushed_done_.erase(r.marker);
     let_go(r.consumer, r.stream, r.id);
@@ -165,8 +173,11 @@ void worker_impl::ack_flush_done(flush_op& op, error_code ec) {
     acks_in_flight_ -= op.records.size();
     --ack_flushes_in_flight_;
     acks_signal_->notify_all();
-    if (ec == errc::closed)
+    if (ec == errc::closed) {
+        for (auto const& r : op.records)
+            ack_dropped(r);
         return;
+    }
     if (ec || op.replies.size() != op.commands.size()) {
         // Not known to have arrived: all of it again, ahead of newer acks.
         markers_to_retry_.insert(markers_to_retry_.end(), op.markers.begin(), op.markers.end());
@@ -196,7 +207,7 @@ void worker_impl::ack_flush_done(flush_op& op, error_code ec) {
         }
         log_ack_failure(reply.error().message, cmd.count);
         if (!ack_can_succeed_later(reply.error_code())) {
-            std::for_each(first, last, [&](ack_record const& r) { let_go(r.consumer, r.stream, r.id); });
+            std::for_each(first, last, [&](ack_record const& r) { ack_dropped(r); });
             continue;
         }
         refused = true;

@@ -29,8 +29,12 @@ std::size_t worker_impl::take_fresh(consumer_state& c, std::size_t stream, entry
     for (std::size_t i = 0; i < batch.size(); ++i) {
         if (plan[i] == 0)
             continue;
-        if (!in_hand_.try_emplace({stream, batch[i].id()}, hand_info{c.index, now}).second) {
-            plan[i] = 0; // running, queued or awaiting its ack here: handled once already
+        auto [it, fresh_entry] = in_hand_.try_emplace({stream, batch[i].id()}, hand_info{c.index, now});
+        if (!fresh_entry) {
+            // Running, queued or awaiting its ack here: handled once already. Our re-read reset
+            // its idle time on the server (and ownership, for a claim): the keeper must know.
+            plan[i] = 0;
+            it->second.since = now;
             continue;
         }
         ++fresh;
@@ -53,6 +57,23 @@ hand_info* worker_impl::held(std::size_t stream, stream_id id) {
 bool worker_impl::taken_over(std::size_t stream, stream_id id) {
     auto const* h = held(stream, id);
     return h && h->lost;
+}
+
+asio::awaitable<bool> worker_impl::still_ours(std::size_t stream, stream_id id) {
+    if (auto const* h = held(stream, id); h && !h->lost && clock::now() - h->since > opts_.min_idle * 3 / 4)
+        co_await refresh_waiting_entries();
+    co_return !taken_over(stream, id);
+}
+
+void worker_impl::release_held_by(std::size_t holder) {
+    for (auto it = in_hand_.begin(); it != in_hand_.end();) {
+        if (it->second.consumer == holder && !it->second.acking) {
+            it = in_hand_.erase(it);
+            release(holder, 1);
+        } else {
+            ++it;
+        }
+    }
 }
 
 // A consumer handles its batch one message at a time, with a read-ahead batch behind it: the

@@ -111,7 +111,7 @@ asio::awaitable<void> worker_impl::handle_entries(consumer_state& c, entry_batch
         if (plan[i] == 0)
             continue;
         auto const entry = batch[i];
-        if (taken_over(si, entry.id())) {
+        if (!co_await still_ours(si, entry.id())) {
             // Taken over by another process while it waited here (the keeper saw it go).
             ++stats_.skipped_duplicates;
             let_go(c.index, si, entry.id());
@@ -144,7 +144,7 @@ asio::awaitable<void> worker_impl::handle_entries(consumer_state& c, entry_batch
                 client_.get_logger().log(log_level::warn, fmt::format("worker {}: idempotency check failed: {}",
                                                                       opts_.group, e.what()));
                 for (std::size_t j = i; j < batch.size(); ++j)
-                    if (plan[j] != 0 && !batch[j].deleted())
+                    if (plan[j] != 0)
                         let_go(c.index, si, batch[j].id());
                 co_return;
             }

@@ -96,6 +96,7 @@ struct hand_info {
     std::size_t consumer;         // index of the holder (a reader, the claimer or the retrier)
     clock::time_point since;      // received, or idle time last reset: the server's idle is at least now - since
     bool handling = false;        // its handler has started: a stuck handler's message may be claimed
+    bool acking = false;          // its ack is queued or in flight: the ack's completion lets it go
     bool lost = false;            // another process took it over while it waited: do not handle it
 };
 
@@ -183,6 +184,7 @@ private:
     asio::awaitable<bool> subscribe_keyspace();
     void open_wake_connection();
     void spawn_consumer(std::size_t index);
+    void respawn_later(std::size_t index);
     std::shared_ptr<consumer_state> make_state(consumer_role role, std::size_t index, std::string name);
     void spawn_task(asio::awaitable<void> task, std::shared_ptr<consumer_state> c);
     asio::awaitable<void> supervise();
@@ -222,6 +224,13 @@ private:
     hand_info* held(std::size_t stream, stream_id id);
     /// True when the keeper saw another process take the entry over while it waited here.
     bool taken_over(std::size_t stream, stream_id id);
+    /// Before handling an entry that has waited close to min_idle (the keeper's rounds failed),
+    /// checks once more whether it is still ours.
+    asio::awaitable<bool> still_ours(std::size_t stream, stream_id id);
+    /// Lets go of everything a finished task still holds, but for messages whose ack is under way.
+    void release_held_by(std::size_t holder);
+    /// Tasks still running apart from the keeper (which runs until the rest has drained).
+    std::size_t busy_tasks() const;
     asio::awaitable<void> keeper_loop(std::shared_ptr<consumer_state> c);
     asio::awaitable<void> refresh_waiting_entries();
 
@@ -254,6 +263,7 @@ private:
     void arm_ack_timer();
     void flush_acks();
     void ack_confirmed(ack_record const& r);
+    void ack_dropped(ack_record const& r);
     void ack_failed(std::vector<ack_record>&& records, bool back_off);
     void ack_flush_done(flush_op& op, error_code ec);
     void log_ack_failure(std::string const& text, std::size_t ids);

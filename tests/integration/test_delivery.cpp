@@ -196,14 +196,11 @@ BOOST_AUTO_TEST_CASE(run_returns_only_after_a_handler_that_ignores_cancellation)
 BOOST_AUTO_TEST_CASE(refused_acks_are_retried_in_bounded_commands_until_accepted) {
     constexpr int total = 200;
     redis_server::options o;
-    o.acl_users = {"user default on >admin-pw ~* &* +@all", "user app on >app-pw ~* &* +@all -xack"};
+    o.acl_users = {acl_setup::admin_line(), "user app on >app-pw ~* &* +@all -xack"};
     redis_server srv{o};
     asio::io_context ioc;
-    auto admin_cfg = cfg_for(srv);
-    admin_cfg.password = "admin-pw";
-    auto app_cfg = cfg_for(srv);
-    app_cfg.username = "app";
-    app_cfg.password = "app-pw";
+    auto const admin_cfg = acl_setup::admin(srv);
+    auto const app_cfg = acl_setup::user(srv, "app", "app-pw");
     client admin{ioc.get_executor(), admin_cfg, quiet()};
     std::vector<std::string> logs;
     client cl{ioc.get_executor(), app_cfg, capture_all(logs)};
@@ -293,14 +290,11 @@ BOOST_AUTO_TEST_CASE(under_maxmemory_the_ack_goes_through_and_the_marker_follows
 BOOST_AUTO_TEST_CASE(a_refused_keyspace_subscription_falls_back_to_another_wakeup) {
     redis_server::options o;
     o.notify_keyspace_events = "Kt";
-    o.acl_users = {"user default on >admin-pw ~* &* +@all", "user app on >app-pw ~* resetchannels +@all"};
+    o.acl_users = {acl_setup::admin_line(), "user app on >app-pw ~* resetchannels +@all"};
     redis_server srv{o};
     asio::io_context ioc;
-    auto admin_cfg = cfg_for(srv);
-    admin_cfg.password = "admin-pw";
-    auto app_cfg = cfg_for(srv);
-    app_cfg.username = "app";
-    app_cfg.password = "app-pw";
+    auto const admin_cfg = acl_setup::admin(srv);
+    auto const app_cfg = acl_setup::user(srv, "app", "app-pw");
     client admin{ioc.get_executor(), admin_cfg, quiet()};
     client cl{ioc.get_executor(), app_cfg, quiet()};
     worker w{cl, {.stream = "orders", .group = "g", .idle_poll_interval = 20000ms}};
@@ -437,6 +431,78 @@ BOOST_AUTO_TEST_CASE(messages_waiting_in_a_batch_are_not_claimed_by_the_own_clai
     BOOST_TEST_MESSAGE(fmt::format("slow handler (150 ms, batch 10, min_idle 400 ms): handled {}, claimed {}, "
                                    "duplicates {}", t.handled, w.stats().claimed, t.duplicates()));
     BOOST_TEST(t.duplicates() == 0u);
+    BOOST_TEST(w.stats().claimed == 0u);
+}
+
+// Item 7, during a graceful stop: the draining worker keeps its waiting messages from looking
+// idle until its handlers are done, so another worker's claim loop does not take them.
+BOOST_AUTO_TEST_CASE(a_draining_worker_keeps_its_waiting_messages_from_other_claim_loops) {
+    redis_server srv;
+    asio::io_context ioc;
+    client ca{ioc.get_executor(), cfg_for(srv), quiet()};
+    client cb{ioc.get_executor(), cfg_for(srv), quiet()};
+    worker a{ca, {.stream = "orders", .group = "g", .start_id = "0", .identity = "a", .batch = 10, .min_idle = 400ms}};
+    worker b{cb, {.stream = "orders", .group = "g", .start_id = "0", .identity = "b", .min_idle = 400ms,
+                  .claim_interval = 50ms}};
+    delivery_tally t;
+    a.on_message([&](message const& m) -> asio::awaitable<outcome> {
+        t.record(m);
+        co_await sleep_for(150ms);
+        co_return ack;
+    });
+    record_and_ack(b, t);
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await produce(ca, "orders", 10);
+        auto done_a = start_worker(ioc, a);
+        BOOST_TEST(co_await eventually([&] { return t.handled >= 1; }));
+        auto done_b = start_worker(ioc, b);
+        a.stop(); // drains the other 9 for ~1.3 s, far past min_idle
+        BOOST_TEST(co_await eventually([&] { return *done_a; }, 10s));
+        b.stop();
+        BOOST_TEST(co_await eventually([&] { return *done_b; }));
+        ca.close();
+        cb.close();
+    });
+    BOOST_TEST_MESSAGE(fmt::format("draining worker (150 ms handler, 10 held, min_idle 400 ms): handled {}, "
+                                   "claimed by the other worker {}, duplicates {}",
+                                   t.handled, b.stats().claimed, t.duplicates()));
+    BOOST_TEST(t.seen.size() == 10u);
+    BOOST_TEST(t.duplicates() == 0u);
+    BOOST_TEST(b.stats().claimed == 0u);
+}
+
+// Item 2 and 7 together: a re-read of the pending list after a reconnect resets the idle time
+// of the entries it skips (they are in hand); the keeper must not then take them for lost.
+BOOST_AUTO_TEST_CASE(entries_skipped_by_a_reread_stay_with_their_holder) {
+    redis_server srv;
+    asio::io_context ioc;
+    client admin{ioc.get_executor(), cfg_for(srv), quiet()};
+    auto cfg = cfg_for(srv);
+    cfg.client_name = "worker-under-test";
+    client cl{ioc.get_executor(), cfg, quiet()};
+    worker w{cl, {.stream = "orders", .group = "g", .start_id = "0", .batch = 5, .min_idle = 600ms}};
+    delivery_tally t;
+    w.on_message([&](message const& m) -> asio::awaitable<outcome> {
+        t.record(m);
+        co_await sleep_for(100ms);
+        co_return ack;
+    });
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await produce(admin, "orders", 10);
+        auto done = start_worker(ioc, w);
+        BOOST_TEST(co_await eventually([&] { return t.handled >= 2; }));
+        co_await command(admin, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+        BOOST_TEST(co_await eventually([&] { return t.seen.size() == 10u; }, 10s));
+        w.stop();
+        BOOST_TEST(co_await eventually([&] { return *done; }));
+        cl.close();
+        admin.close();
+    });
+    BOOST_TEST_MESSAGE(fmt::format("reconnect mid-batch (100 ms handler, batch 5, min_idle 600 ms): handled {}, "
+                                   "claimed {}, skipped {}, duplicates {}",
+                                   t.handled, w.stats().claimed, w.stats().skipped_duplicates, t.duplicates()));
+    BOOST_TEST(t.duplicates() == 0u);
+    BOOST_TEST(w.stats().skipped_duplicates == 0u);
     BOOST_TEST(w.stats().claimed == 0u);
 }
 

@@ -39,14 +39,11 @@ BOOST_AUTO_TEST_SUITE(security)
 BOOST_AUTO_TEST_CASE(worker_runs_with_the_documented_acl_and_noperm_is_clear) {
     redis_server::options o;
     o.notify_keyspace_events = "Kt";
-    o.acl_users = {"user default on >admin-pw ~* &* +@all", consumer_acl};
+    o.acl_users = {acl_setup::admin_line(), consumer_acl};
     redis_server srv{o};
     asio::io_context ioc;
-    auto admin_cfg = cfg_for(srv);
-    admin_cfg.password = "admin-pw";
-    auto user_cfg = cfg_for(srv);
-    user_cfg.username = "events-consumer";
-    user_cfg.password = "consumer-pw";
+    auto const admin_cfg = acl_setup::admin(srv);
+    auto const user_cfg = acl_setup::user(srv, "events-consumer", "consumer-pw");
     std::vector<std::string> logs;
     client admin{ioc.get_executor(), admin_cfg, quiet()};
     client cl{ioc.get_executor(), user_cfg, capture_all(logs)};
@@ -197,16 +194,13 @@ BOOST_AUTO_TEST_CASE(keyspace_listener_without_channel_rights_throws_and_keeps_n
     o.notify_keyspace_events = "Kt";
     // Like any new Redis 7 user, app has no channel rights (resetchannels): SUBSCRIBE to its
     // stream's keyspace channel is NOPERM.
-    o.acl_users = {"user default on >admin-pw ~* &* +@all",
+    o.acl_users = {acl_setup::admin_line(),
                    "user app on >app-pw ~* resetchannels -@all +@stream +subscribe +unsubscribe +hello +ping "
                    "+client|setname +select"};
     redis_server srv{o};
     asio::io_context ioc;
-    auto admin_cfg = cfg_for(srv);
-    admin_cfg.password = "admin-pw";
-    auto app_cfg = cfg_for(srv);
-    app_cfg.username = "app";
-    app_cfg.password = "app-pw";
+    auto const admin_cfg = acl_setup::admin(srv);
+    auto const app_cfg = acl_setup::user(srv, "app", "app-pw");
     client admin{ioc.get_executor(), admin_cfg, quiet()};
     client app{ioc.get_executor(), app_cfg, quiet()};
     std::vector<error_code> codes;

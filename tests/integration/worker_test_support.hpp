@@ -34,6 +34,23 @@ inline config cfg_for(redis_server const& srv) {
     return c;
 }
 
+// A server with an all-powerful `default` user (password "admin-pw") and one more ACL user,
+// given as its ACL line ("user app on >app-pw ..."): configs for both.
+struct acl_setup {
+    static std::string admin_line() { return "user default on >admin-pw ~* &* +@all"; }
+    static config admin(redis_server const& srv) {
+        auto c = cfg_for(srv);
+        c.password = "admin-pw";
+        return c;
+    }
+    static config user(redis_server const& srv, std::string name, std::string password) {
+        auto c = cfg_for(srv);
+        c.username = std::move(name);
+        c.password = std::move(password);
+        return c;
+    }
+};
+
 // Silent unless REDSTREAM_TEST_LOG is set (then everything goes to stderr).
 inline logger quiet() {
     if (std::getenv("REDSTREAM_TEST_LOG"))
