@@ -22,6 +22,13 @@ void worker_impl::take_in_hand(std::size_t consumer, read_reply const& r) {
     }
 }
 
+void worker_impl::touch_held(std::size_t stream, entry_batch const& batch) {
+    auto const now = clock::now();
+    for (std::size_t i = 0; i < batch.size(); ++i)
+        if (auto* h = held(stream, batch[i].id()))
+            h->since = now;
+}
+
 std::size_t worker_impl::take_fresh(consumer_state& c, std::size_t stream, entry_batch const& batch,
                                     delivery_plan& plan) {
     auto const now = clock::now();
@@ -79,11 +86,13 @@ void worker_impl::release_held_by(std::size_t holder) {
 // A consumer handles its batch one message at a time, with a read-ahead batch behind it: the
 // k-th message waits about k handler times, and an ack may wait on a refusing server. So that
 // no claim loop (this process's or another's) takes a message that is only waiting, the keeper
-// resets the idle time of every waiting message before it reaches min_idle / 2.
+// resets the idle time of every waiting message once it passes min_idle / 4, checking every
+// min_idle / 8: a message starts its handler at most 3/8 of min_idle idle, so a handler that
+// takes less than the remaining 5/8 is not claimed by anyone either.
 asio::awaitable<void> worker_impl::keeper_loop(std::shared_ptr<consumer_state> state) {
     auto self = shared_from_this();
     consumer_state& c = *state;
-    auto const period = std::max(opts_.min_idle / 4, milliseconds{10});
+    auto const period = std::max(opts_.min_idle / 8, milliseconds{10});
     while (!c.stopping) {
         co_await c.wake->wait(period);
         if (!c.stopping)
@@ -101,7 +110,7 @@ asio::awaitable<void> worker_impl::refresh_waiting_entries() {
     using group_key = std::tuple<std::size_t, std::size_t, clock::time_point>; // holder, stream, since
     std::map<group_key, std::vector<stream_id>> groups;
     for (auto const& [k, h] : in_hand_)
-        if (!h.handling && !h.lost && now - h.since > opts_.min_idle / 2)
+        if (!h.handling && !h.lost && now - h.since > opts_.min_idle / 4)
             groups[{h.consumer, k.stream, h.since}].push_back(k.id);
     request r;
     std::vector<std::pair<std::size_t, std::vector<stream_id>>> sent; // stream, ids
@@ -129,7 +138,9 @@ asio::awaitable<void> worker_impl::refresh_waiting_entries() {
         auto const& [stream, ids] = sent[g];
         for (auto id : ids) {
             auto* h = held(stream, id);
-            if (!h || h->handling)
+            // Gone, started, or re-delivered to us while the XCLAIM travelled (our own re-read or
+            // claim reset its idle time, so its absence from the reply says nothing).
+            if (!h || h->handling || h->since > now)
                 continue;
             if (std::binary_search(kept.begin(), kept.end(), id))
                 h->since = reset_at;

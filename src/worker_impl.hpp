@@ -220,6 +220,9 @@ private:
     /// entries with a plan of 0 are left alone. Returns how many were taken.
     std::size_t take_fresh(consumer_state& c, std::size_t stream, entry_batch const& batch, delivery_plan& plan);
     void let_go(std::size_t consumer, std::size_t stream, stream_id id);
+    /// A re-read or claim of ours delivered these again, resetting their idle time on the server:
+    /// called as the reply arrives, before any other await, so the keeper never misreads it.
+    void touch_held(std::size_t stream, entry_batch const& batch);
     /// The entry's record while this process holds it, else null.
     hand_info* held(std::size_t stream, stream_id id);
     /// True when the keeper saw another process take the entry over while it waited here.

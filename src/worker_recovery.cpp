@@ -42,6 +42,7 @@ asio::awaitable<read_failure> worker_impl::drain_own_pending(consumer_state& c) 
                 break;
             auto const& batch = entries->streams.front();
             after = batch[batch.size() - 1].id();
+            touch_held(si, batch);
             stats_.read += got;
             std::map<stream_id, std::uint64_t> counted;
             for (auto const& row : *rows)
@@ -93,6 +94,7 @@ asio::awaitable<void> worker_impl::claim_round(consumer_state& c, std::size_t si
             co_return;
         auto& batch = claimed->claimed;
         batch.set_stream(streams_[si]);
+        touch_held(si, batch);
         cursor = claimed->next_cursor;
         if (batch.empty())
             continue;
@@ -166,6 +168,7 @@ asio::awaitable<void> worker_impl::retry_loop(std::shared_ptr<consumer_state> st
         if (ec || claimed.empty())
             continue; // gone, acked or taken by someone else: nothing to redeliver
         claimed.set_stream(streams_[item.stream]);
+        touch_held(item.stream, claimed);
         auto plan = co_await exact_deliveries(item.stream, c.name, claimed);
         if (take_fresh(c, item.stream, claimed, plan) > 0)
             co_await handle_entries(c, claimed, plan);
