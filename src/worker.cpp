@@ -1,5 +1,7 @@
 #include "worker_impl.hpp"
 
+#include "report_exception.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -210,16 +212,14 @@ asio::awaitable<void> worker_impl::choose_wakeup() {
 
 namespace {
 
-void log_task_failure(logger const& log, std::string const& group, std::exception_ptr e) {
+// Cancellation at the drain deadline is how tasks are meant to end: not worth a line.
+bool is_cancellation(std::exception_ptr e) {
     try {
         std::rethrow_exception(e);
     } catch (boost::system::system_error const& x) {
-        if (x.code() != asio::error::operation_aborted)
-            log.log(log_level::error, fmt::format("worker {}: task failed: {}", group, x.what()));
-    } catch (std::exception const& x) {
-        log.log(log_level::error, fmt::format("worker {}: task failed: {}", group, x.what()));
+        return x.code() == asio::error::operation_aborted;
     } catch (...) {
-        log.log(log_level::error, fmt::format("worker {}: task failed with a non-standard exception", group));
+        return false;
     }
 }
 
@@ -231,8 +231,8 @@ void worker_impl::spawn_task(asio::awaitable<void> task, std::shared_ptr<consume
     ++tasks_;
     auto slot = c->cancel.slot();
     auto done = [self = shared_from_this(), c = std::move(c)](std::exception_ptr e) {
-        if (e)
-            log_task_failure(self->client_.get_logger(), self->opts_.group, e);
+        if (e && !is_cancellation(e))
+            report_exception(self->client_.get_logger(), log_level::error, e, "worker {}: task failed", self->opts_.group);
         c->done = true;
         // What it still holds stays pending on the server: its own re-read, a claim or the
         // next start hands it out again.

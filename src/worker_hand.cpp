@@ -36,12 +36,8 @@ std::size_t worker_impl::take_fresh(consumer_state& c, std::size_t stream, entry
     for (std::size_t i = 0; i < batch.size(); ++i) {
         if (plan[i] == 0)
             continue;
-        auto [it, fresh_entry] = in_hand_.try_emplace({stream, batch[i].id()}, hand_info{c.index, now});
-        if (!fresh_entry) {
-            // Running, queued or awaiting its ack here: handled once already. Our re-read reset
-            // its idle time on the server (and ownership, for a claim): the keeper must know.
-            plan[i] = 0;
-            it->second.since = now;
+        if (!in_hand_.try_emplace({stream, batch[i].id()}, hand_info{c.index, now}).second) {
+            plan[i] = 0; // running, queued or awaiting its ack here (touch_held saw its re-delivery)
             continue;
         }
         ++fresh;

@@ -193,7 +193,9 @@ asio::awaitable<void> worker_impl::handle_one(consumer_state& c, entry_batch con
         histograms_.end_to_end_seconds.observe(static_cast<double>(now_u - m.id().ms) / 1000.0);
     // While its handler runs, a message is not kept from looking idle: one whose handler is stuck
     // is claimed by others after min_idle, as documented.
-    if (auto* h = held(si, m.id()))
+    // Only its holder (this coroutine) erases the record, so the pointer outlives the handler.
+    hand_info* const h = held(si, m.id());
+    if (h)
         h->handling = true;
     try {
         out = co_await handler_(m);
@@ -204,7 +206,7 @@ asio::awaitable<void> worker_impl::handle_one(consumer_state& c, entry_batch con
         out = retry("the handler threw a non-standard exception");
     }
     histograms_.handler_seconds.observe(std::chrono::duration<double>(clock::now() - started).count());
-    if (auto* h = held(si, m.id()))
+    if (h)
         h->handling = false; // awaiting its ack (or let go below)
     // Cancelled at the drain deadline: leave the message pending for others.
     if (auto cs = co_await asio::this_coro::cancellation_state; cs.cancelled() != asio::cancellation_type::none) {

@@ -115,11 +115,7 @@ BOOST_AUTO_TEST_CASE(client_kill_every_250ms_hands_nothing_out_twice) {
         workers.push_back(std::make_unique<worker>(
             *clients.back(), worker_options{.stream = "orders", .group = "g", .start_id = "0", .identity = fmt::format("p{}", i),
                                             .batch = 32, .min_idle = 10000ms}));
-        workers.back()->on_message([&t](message const& m) -> asio::awaitable<outcome> {
-            t.record(m);
-            co_await sleep_for(3ms); // a handler that takes a little time, like `--exec cat`
-            co_return ack;
-        });
+        record_slowly_and_ack(*workers.back(), t, 3ms); // takes a little time, like `--exec cat`
     }
     std::atomic<bool> killing{true};
     std::atomic<int> kills{0};
@@ -306,7 +302,8 @@ BOOST_AUTO_TEST_CASE(a_refused_keyspace_subscription_falls_back_to_another_wakeu
         auto done = start_worker(ioc, w);
         BOOST_TEST(co_await eventually([&] { return w.running() && !w.stats().wakeup.empty(); }));
         wakeup = w.stats().wakeup;
-        co_await sleep_for(100ms); // let the consumer park (the test is about what wakes it)
+        // The consumer has found the stream empty once: it waits for a wake-up now.
+        BOOST_TEST(co_await eventually([&] { return w.stats().empty_reads >= 1; }));
         co_await produce(admin, "orders", 1);
         woke = co_await eventually([&] { return t.handled == 1; }, 3s);
         w.stop();
@@ -413,11 +410,7 @@ BOOST_AUTO_TEST_CASE(messages_waiting_in_a_batch_are_not_claimed_by_the_own_clai
     client cl{ioc.get_executor(), cfg_for(srv), quiet()};
     worker w{cl, {.stream = "orders", .group = "g", .start_id = "0", .batch = 10, .min_idle = 400ms}};
     delivery_tally t;
-    w.on_message([&](message const& m) -> asio::awaitable<outcome> {
-        t.record(m);
-        co_await sleep_for(150ms);
-        co_return ack;
-    });
+    record_slowly_and_ack(w, t, 150ms);
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         co_await produce(cl, "orders", 12);
         auto done = start_worker(ioc, w);
@@ -445,11 +438,7 @@ BOOST_AUTO_TEST_CASE(a_draining_worker_keeps_its_waiting_messages_from_other_cla
     worker b{cb, {.stream = "orders", .group = "g", .start_id = "0", .identity = "b", .min_idle = 400ms,
                   .claim_interval = 50ms}};
     delivery_tally t;
-    a.on_message([&](message const& m) -> asio::awaitable<outcome> {
-        t.record(m);
-        co_await sleep_for(150ms);
-        co_return ack;
-    });
+    record_slowly_and_ack(a, t, 150ms);
     record_and_ack(b, t);
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         co_await produce(ca, "orders", 10);
@@ -482,11 +471,7 @@ BOOST_AUTO_TEST_CASE(entries_skipped_by_a_reread_stay_with_their_holder) {
     client cl{ioc.get_executor(), cfg, quiet()};
     worker w{cl, {.stream = "orders", .group = "g", .start_id = "0", .batch = 5, .min_idle = 600ms}};
     delivery_tally t;
-    w.on_message([&](message const& m) -> asio::awaitable<outcome> {
-        t.record(m);
-        co_await sleep_for(100ms);
-        co_return ack;
-    });
+    record_slowly_and_ack(w, t, 100ms);
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         co_await produce(admin, "orders", 10);
         auto done = start_worker(ioc, w);

@@ -121,6 +121,15 @@ inline void record_and_ack(worker& w, delivery_tally& t) {
     });
 }
 
+// A handler that takes `d` (on a timer) per message: records it, waits, acknowledges.
+inline void record_slowly_and_ack(worker& w, delivery_tally& t, std::chrono::milliseconds d) {
+    w.on_message([&t, d](message const& m) -> asio::awaitable<outcome> {
+        t.record(m);
+        co_await sleep_for(d);
+        co_return ack;
+    });
+}
+
 // CPU seconds this process has used (user + system): "no busy loop" checks.
 inline double process_cpu_seconds() {
     rusage ru{};
