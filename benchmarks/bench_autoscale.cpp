@@ -9,8 +9,8 @@
 //   bench_autoscale [--url URL] [--handler-ms 5] [--max 64] [--window 3] [--steady-rate 3000]
 //                   [--steady-seconds 60] [--settle 15]
 
-#include <redstream/autoscaler.hpp>
-#include <redstream/worker.hpp>
+#include <redstream/scaling/autoscaler.hpp>
+#include <redstream/consume/worker.hpp>
 
 #include "bench_common.hpp"
 #include "support/private_redis.hpp"

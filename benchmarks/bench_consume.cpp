@@ -9,8 +9,8 @@
 // (deltas of used_cpu_*_main_thread in INFO cpu) and commands per 1000 messages (INFO commandstats
 // after CONFIG RESETSTAT). --handler-ms makes each handler await a timer (an I/O-bound handler).
 
-#include <redstream/stream_readers.hpp>
-#include <redstream/worker.hpp>
+#include <redstream/protocol/stream_readers.hpp>
+#include <redstream/consume/worker.hpp>
 
 #include "bench_common.hpp"
 #include "support/private_redis.hpp"

@@ -7,8 +7,8 @@
 //
 //   bench_latency [--rate 5000] [--seconds 5] [--consumers 4] [--idle-samples 20] [--producer shared|separate]
 
-#include <redstream/stream_readers.hpp>
-#include <redstream/worker.hpp>
+#include <redstream/protocol/stream_readers.hpp>
+#include <redstream/consume/worker.hpp>
 
 #include "bench_common.hpp"
 #include "support/private_redis.hpp"

@@ -3,9 +3,9 @@
 //
 //   bench_parser [--replies N] [--rounds R] [--value-bytes B]
 
-#include <redstream/adapter.hpp>
+#include <redstream/protocol/adapter.hpp>
 #include <redstream/resp/parser.hpp>
-#include <redstream/stream_readers.hpp>
+#include <redstream/protocol/stream_readers.hpp>
 
 #include "bench_common.hpp"
 

@@ -5,7 +5,7 @@
 //
 // Without --url it starts a private redis-server.
 
-#include <redstream/connection.hpp>
+#include <redstream/io/connection.hpp>
 
 #include "bench_common.hpp"
 #include "support/private_redis.hpp"

@@ -1,6 +1,6 @@
 #include "cli_common.hpp"
 
-#include <redstream/error.hpp>
+#include <redstream/protocol/error.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>

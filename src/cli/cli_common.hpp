@@ -3,8 +3,8 @@
 // What every `redstream` subcommand shares: argument parsing, exit codes, connecting (with a
 // clear message when the server is unreachable or refuses the credentials), JSON output.
 
-#include <redstream/client.hpp>
-#include <redstream/entry_batch.hpp>
+#include <redstream/io/client.hpp>
+#include <redstream/protocol/entry_batch.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>

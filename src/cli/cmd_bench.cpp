@@ -4,9 +4,9 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 
-#include <redstream/autoscaler.hpp>
-#include <redstream/stream_readers.hpp>
-#include <redstream/worker.hpp>
+#include <redstream/scaling/autoscaler.hpp>
+#include <redstream/protocol/stream_readers.hpp>
+#include <redstream/consume/worker.hpp>
 
 #include "support/private_redis.hpp"
 

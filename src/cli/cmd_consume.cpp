@@ -5,9 +5,9 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 
-#include <redstream/http_endpoint.hpp>
-#include <redstream/metrics.hpp>
-#include <redstream/worker.hpp>
+#include <redstream/ops/http_endpoint.hpp>
+#include <redstream/ops/metrics.hpp>
+#include <redstream/consume/worker.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>

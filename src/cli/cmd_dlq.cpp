@@ -3,8 +3,8 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 
-#include <redstream/admin.hpp>
-#include <redstream/stream_readers.hpp>
+#include <redstream/ops/admin.hpp>
+#include <redstream/protocol/stream_readers.hpp>
 
 #include <boost/asio/use_awaitable.hpp>
 

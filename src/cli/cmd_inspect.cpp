@@ -3,8 +3,8 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 
-#include <redstream/group_sampler.hpp>
-#include <redstream/stream_readers.hpp>
+#include <redstream/scaling/group_sampler.hpp>
+#include <redstream/protocol/stream_readers.hpp>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/signal_set.hpp>

@@ -1,6 +1,6 @@
 #pragma once
 
-#include <redstream/connection.hpp>
+#include <redstream/io/connection.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>

@@ -2,9 +2,9 @@
 // reader, delivered in chunks whose sizes also come from the input. Must never crash, hang,
 // or allocate without bound (the parser limits bound every count before anything is reserved).
 
-#include <redstream/stream_readers.hpp>
+#include <redstream/protocol/stream_readers.hpp>
 
-#include "detail/multiplexer.hpp"
+#include "mux/multiplexer.hpp"
 
 #include <cstddef>
 #include <cstdint>

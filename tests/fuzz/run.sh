@@ -7,8 +7,8 @@ work=$2
 seconds=${3:-60}
 mkdir -p "$work/corpus"
 cp -n "$src"/tests/fuzz/corpus/* "$work/corpus/" 2>/dev/null || true
-sources=(src/resp/parser.cpp src/resp/error.cpp src/request.cpp src/stream_id.cpp src/error.cpp
-         src/reply_reader.cpp src/entry_batch.cpp src/stream_readers.cpp src/detail/multiplexer.cpp
+sources=(src/resp/parser.cpp src/resp/error.cpp src/protocol/request.cpp src/protocol/stream_id.cpp src/protocol/error.cpp
+         src/protocol/reply_reader.cpp src/protocol/entry_batch.cpp src/protocol/stream_readers.cpp src/mux/multiplexer.cpp
          tests/fuzz/fuzz_replies.cpp)
 (cd "$src" && clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
     -Iinclude -Isrc "${sources[@]}" -o "$work/fuzz_replies")

@@ -4,7 +4,7 @@
 //
 //   consumer_child URL STREAM GROUP IDENTITY CONSUMERS MIN_IDLE_MS
 
-#include <redstream/worker.hpp>
+#include <redstream/consume/worker.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>

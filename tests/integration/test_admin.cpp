@@ -1,5 +1,5 @@
-#include <redstream/admin.hpp>
-#include <redstream/stream_readers.hpp>
+#include <redstream/ops/admin.hpp>
+#include <redstream/protocol/stream_readers.hpp>
 
 #include "redis_server.hpp"
 #include "run_coro.hpp"

@@ -1,6 +1,6 @@
-#include <redstream/client.hpp>
-#include <redstream/connection.hpp>
-#include <redstream/stream_readers.hpp>
+#include <redstream/io/client.hpp>
+#include <redstream/io/connection.hpp>
+#include <redstream/protocol/stream_readers.hpp>
 
 #include "redis_server.hpp"
 #include "run_coro.hpp"

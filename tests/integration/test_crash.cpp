@@ -2,8 +2,8 @@
 // over what the dead left pending. Each consumer_child records every handling in the hash
 // "handled" (HINCRBY id 1) before acking, so handled = HLEN, handlings = sum of HVALS.
 
-#include <redstream/stream_readers.hpp>
-#include <redstream/worker.hpp>
+#include <redstream/protocol/stream_readers.hpp>
+#include <redstream/consume/worker.hpp>
 
 #include "redis_server.hpp"
 #include "run_coro.hpp"

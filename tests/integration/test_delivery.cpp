@@ -2,8 +2,8 @@
 // real server. Every test here failed on the code before its fix; tests/README.md lists them
 // with their figures.
 
-#include <redstream/stream_readers.hpp>
-#include <redstream/worker.hpp>
+#include <redstream/protocol/stream_readers.hpp>
+#include <redstream/consume/worker.hpp>
 
 #include "redis_server.hpp"
 #include "run_coro.hpp"

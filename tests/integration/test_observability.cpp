@@ -1,10 +1,10 @@
 // Lag sampling (and its fallbacks), metrics exposition (validated by promtool), health, the
 // HTTP endpoint (queried with curl) and the autoscaler following a ramp of load.
 
-#include <redstream/admin.hpp>
-#include <redstream/autoscaler.hpp>
-#include <redstream/http_endpoint.hpp>
-#include <redstream/metrics.hpp>
+#include <redstream/ops/admin.hpp>
+#include <redstream/scaling/autoscaler.hpp>
+#include <redstream/ops/http_endpoint.hpp>
+#include <redstream/ops/metrics.hpp>
 
 #include "redis_server.hpp"
 #include "run_coro.hpp"

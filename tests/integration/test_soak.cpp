@@ -4,7 +4,7 @@
 //
 // Longer runs: REDSTREAM_SOAK_SECONDS=900 build/release/tests/soak_tests (benchmarks/README.md).
 
-#include <redstream/worker.hpp>
+#include <redstream/consume/worker.hpp>
 
 #include "fault_proxy.hpp"
 #include "redis_server.hpp"

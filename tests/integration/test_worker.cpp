@@ -1,5 +1,5 @@
-#include <redstream/stream_readers.hpp>
-#include <redstream/worker.hpp>
+#include <redstream/protocol/stream_readers.hpp>
+#include <redstream/consume/worker.hpp>
 
 #include "redis_server.hpp"
 #include "run_coro.hpp"

@@ -1,5 +1,5 @@
-#include <redstream/connection.hpp>
-#include <redstream/stream_readers.hpp>
+#include <redstream/io/connection.hpp>
+#include <redstream/protocol/stream_readers.hpp>
 
 #include <boost/asio/io_context.hpp>
 

@@ -1,0 +1,135 @@
+#pragma once
+
+#include <redstream/protocol/adapter.hpp>
+#include <redstream/io/config.hpp>
+#include <redstream/io/logger.hpp>
+#include <redstream/protocol/push.hpp>
+#include <redstream/protocol/request.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/deferred.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace redstream {
+
+namespace detail {
+class connection_impl;
+}
+
+enum class connection_state { idle, connecting, connected, disconnected, closed };
+
+/// Counters and gauges of one connection, read on demand.
+struct connection_stats {
+    std::uint64_t connects = 0;          ///< successful handshakes
+    std::uint64_t pushes_dropped = 0;    ///< pushes lost because the push queue was full
+    std::size_t requests_waiting = 0;    ///< queued, not yet written
+    std::size_t requests_in_flight = 0;  ///< written, reply pending
+    error_code last_error{};             ///< why the last connection attempt or connection ended
+};
+
+/// One multiplexed connection to a Redis server, on the caller's executor.
+///
+/// Any number of coroutines may call async_exec() at once: requests are queued, coalesced into
+/// one socket write and their replies matched in order. No request ever blocks the others
+/// except by the time the server takes to answer it, so never send blocking commands
+/// (`XREADGROUP ... BLOCK`, `BLPOP`) on a shared connection except in bounded slices.
+///
+/// async_run() must be running for anything to happen: it connects, performs the handshake
+/// (HELLO 3 with AUTH and SETNAME, then SELECT; RESP2 fallback), health-checks with PING and
+/// reconnects with exponential backoff and jitter.
+///
+/// **Thread safety**: none. Use a connection only from its executor's thread (a strand or a
+/// single-threaded io_context).
+class connection {
+public:
+    using executor_type = boost::asio::any_io_executor;
+
+    connection(executor_type ex, config cfg, logger log = {});
+    connection(connection const&) = delete;
+    connection& operator=(connection const&) = delete;
+    /// Closes the connection: pending operations complete with errc::closed.
+    ~connection();
+
+    [[nodiscard]] executor_type get_executor() const noexcept;
+
+    /// Keeps the connection alive until close() or cancellation.
+    ///
+    /// **Completion signature**: `void(error_code)`. Success after close(); an authentication
+    /// error (WRONGPASS, NOPERM...) if the very first handshake fails; the last error if
+    /// reconnecting is disabled; errc::internal_error if an exception stopped the connection
+    /// (it is logged, and pending requests and push receivers complete with the same error).
+    /// An exception thrown while a session is up (by the log sink, say) only drops that
+    /// session: it is logged and the connection is re-established.
+    /// **Cancellation**: any type; equivalent to close().
+    /// **Lifetimes**: the connection must outlive the operation.
+    template <class Token = boost::asio::deferred_t>
+    auto async_run(Token&& token = {}) {
+        return boost::asio::async_initiate<Token, void(error_code)>(
+            [this](auto h) { run_impl(std::move(h)); }, token);
+    }
+
+    /// Sends `req` and reads its replies through `adapter`.
+    ///
+    /// **Completion signature**: `void(error_code, std::size_t replies_read)`. Transport errors
+    /// (errc::connection_lost, errc::not_connected...) fail the whole request. A server error
+    /// reply fails only its command: read into result<T> to keep the others; with plain targets
+    /// the first server error is reported in `ec` after every reply has been read. An adapter
+    /// that throws fails its request with errc::adapter_failed once all its replies have been
+    /// read (and skipped); the connection goes on. A refused SUBSCRIBE-family command fails the
+    /// request with the error's code; read it into result<ignore_t> to keep the server's text.
+    /// **Cancellation**: terminal and partial: a request not yet written is removed; a written
+    /// one completes at once with operation_aborted and its reply is discarded when it arrives.
+    /// total: only requests not yet written.
+    /// **Lifetimes**: `req` and the adapter's targets must stay alive until completion.
+    template <class Token = boost::asio::deferred_t>
+    auto async_exec(request const& req, any_adapter adapter = {}, Token&& token = {}) {
+        return boost::asio::async_initiate<Token, void(error_code, std::size_t)>(
+            [this](auto h, request const* r, any_adapter a) { exec_impl(*r, std::move(a), std::move(h)); },
+            token, &req, std::move(adapter));
+    }
+
+    /// Receives the next RESP3 push (pub/sub message, keyspace notification). Pushes are queued
+    /// up to config::push_queue_capacity; beyond that they are dropped and counted, so a slow
+    /// receiver never stalls replies. Do not await replies on this connection from the
+    /// coroutine that receives pushes while the queue may be full: hand events to another.
+    ///
+    /// **Completion signature**: `void(error_code, push_message)`.
+    template <class Token = boost::asio::deferred_t>
+    auto async_receive_push(Token&& token = {}) {
+        return boost::asio::async_initiate<Token, void(error_code, push_message)>(
+            [this](auto h) { receive_push_impl(std::move(h)); }, token);
+    }
+
+    /// Stops async_run, fails pending requests with errc::closed. Idempotent.
+    void close();
+
+    /// Registers a hook called (posted) after every successful (re)connect with the count of
+    /// connects so far: consumers use it to re-read their pending lists. A hook that throws
+    /// is logged.
+    void on_connected(std::function<void(std::uint64_t connects)> hook);
+
+    [[nodiscard]] connection_state state() const noexcept;
+    /// 3 after HELLO 3 succeeded, 2 after the RESP2 fallback, 0 before the first handshake.
+    [[nodiscard]] int protocol() const noexcept;
+    /// The server's version as reported at the last handshake ("7.0.15").
+    [[nodiscard]] std::string const& server_version() const noexcept;
+    [[nodiscard]] connection_stats stats() const noexcept;
+    [[nodiscard]] config const& get_config() const noexcept;
+    [[nodiscard]] logger const& get_logger() const noexcept;
+
+private:
+    void run_impl(boost::asio::any_completion_handler<void(error_code)> h);
+    void exec_impl(request const& req, any_adapter adapter,
+                   boost::asio::any_completion_handler<void(error_code, std::size_t)> h);
+    void receive_push_impl(boost::asio::any_completion_handler<void(error_code, push_message)> h);
+
+    std::shared_ptr<detail::connection_impl> impl_;
+};
+
+} // namespace redstream

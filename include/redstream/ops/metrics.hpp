@@ -1,0 +1,77 @@
+#pragma once
+
+// Metrics and health of the clients, workers and autoscalers an application registers:
+// Prometheus text exposition and a health report, collected on demand (at scrape time).
+
+#include <redstream/scaling/autoscaler.hpp>
+#include <redstream/io/client.hpp>
+#include <redstream/scaling/group_sampler.hpp>
+#include <redstream/consume/worker.hpp>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace redstream {
+
+/// Thresholds of the health check. A check with a zero threshold is off.
+struct health_options {
+    std::uint64_t max_lag = 0;                              ///< entries not yet delivered
+    std::chrono::milliseconds max_oldest_pending_age{300000}; ///< oldest unacknowledged entry
+    std::chrono::milliseconds max_consumer_idle{60000};     ///< with lag > 0, every consumer idle this long
+};
+
+/// Healthy, or not with the reasons (one line each).
+struct health_report {
+    bool healthy = true;
+    std::vector<std::string> reasons;
+    /// {"healthy":true,"reasons":[...]}
+    [[nodiscard]] std::string to_json() const;
+};
+
+/// One sampling of the registered workers' groups: what it read, and what it could not read.
+/// Each scrape() or check_health() makes its own, so concurrent ones never mix their errors.
+struct registry_sample {
+    std::vector<group_sample> groups;
+    std::vector<std::string> errors; ///< "sampling <stream> <group>: <why>", one per group not read
+};
+
+/// Holds references (not ownership) to the objects it reports on: keep them alive while it is
+/// used. No globals: make one per application (or per client).
+class metrics_registry {
+public:
+    explicit metrics_registry(health_options health = {}) : health_(health) {}
+
+    void add(client& c, std::string name = "default") { clients_.push_back({&c, std::move(name)}); }
+    void add(worker& w) { workers_.push_back(&w); }
+    void add(autoscaler& a) { scalers_.push_back(&a); }
+
+    /// Samples every registered worker's groups (one pipelined round trip per stream), then
+    /// renders the Prometheus text exposition format (version 0.0.4).
+    boost::asio::awaitable<std::string> scrape();
+    /// Samples as scrape() does and evaluates the health checks.
+    boost::asio::awaitable<health_report> check_health();
+
+    /// Samples every registered worker's groups (one pipelined round trip per stream). A group
+    /// that cannot be read is listed in `errors`, not thrown.
+    boost::asio::awaitable<registry_sample> sample();
+    /// Renders with the given sample (no I/O).
+    [[nodiscard]] std::string render(registry_sample const& sampled) const;
+    /// Evaluates health with the given sample (no I/O): each sampling error is a reason.
+    [[nodiscard]] health_report evaluate(registry_sample const& sampled) const;
+
+private:
+    struct named_client {
+        client* c;
+        std::string name;
+    };
+
+    health_options health_;
+    std::vector<named_client> clients_;
+    std::vector<worker*> workers_;
+    std::vector<autoscaler*> scalers_;
+};
+
+} // namespace redstream

@@ -1,0 +1,70 @@
+#pragma once
+
+#include <boost/system/error_code.hpp>
+
+#include <string_view>
+#include <type_traits>
+
+namespace redstream {
+
+/// Errors raised by redstream itself (transport, protocol, usage).
+enum class errc {
+    not_connected = 1,      ///< the connection is down and the request did not ask to wait
+    connection_lost,        ///< the connection dropped while the request was written or queued
+    connect_timeout,        ///< name lookup, TCP/TLS connect and handshake exceeded config::connect_timeout
+    pong_timeout,           ///< the health-check PING was not answered within its deadline
+    closed,                 ///< the connection was closed by its owner
+    read_buffer_full,       ///< a reply needs more than config::max_read_buffer bytes
+    unexpected_reply,       ///< the server sent a reply nobody asked for
+    wrong_reply_type,       ///< a reply's shape does not match the adapter it was read into
+    invalid_url,            ///< the URL could not be parsed
+    hello_refused,          ///< HELLO failed for another reason than an unknown command
+    mixed_subscription,     ///< a request mixes SUBSCRIBE-family commands with other commands
+    resp2_no_pushes,        ///< subscriptions need RESP3 on the shared connection
+    tls_unavailable,        ///< a rediss:// URL on a build without TLS support
+    unexpected_push,        ///< a RESP3 push arrived on a connection that speaks RESP2
+    adapter_failed,         ///< the request's adapter threw; its targets may be partly filled
+    internal_error,         ///< an exception escaped the connection's own code (logged)
+};
+
+/// Redis error replies that callers compare against. The server's text is kept separately.
+enum class server_errc {
+    other = 1,    ///< an error reply with a prefix not listed here ("ERR", ...)
+    busygroup,    ///< XGROUP CREATE: the group exists already
+    nogroup,      ///< the consumer group (or the stream) does not exist
+    wrongtype,    ///< the key holds another type
+    noscript,     ///< EVALSHA: the script is not cached
+    loading,      ///< the server is loading its dataset
+    readonly,     ///< a write sent to a replica
+    noauth,       ///< authentication required
+    wrongpass,    ///< wrong user name or password
+    noperm,       ///< the ACL user may not run this command or touch this key
+    oom,          ///< maxmemory reached
+    busy,         ///< a script is running
+    execabort,    ///< EXEC discarded because of a previous error
+    unknown_command, ///< "ERR unknown command"
+};
+
+[[nodiscard]] boost::system::error_category const& client_category() noexcept;
+[[nodiscard]] boost::system::error_category const& server_category() noexcept;
+
+[[nodiscard]] inline boost::system::error_code make_error_code(errc e) noexcept {
+    return {static_cast<int>(e), client_category()};
+}
+[[nodiscard]] inline boost::system::error_code make_error_code(server_errc e) noexcept {
+    return {static_cast<int>(e), server_category()};
+}
+
+/// Maps the text of an error reply ("NOGROUP No such key...") to its code.
+[[nodiscard]] server_errc classify_server_error(std::string_view text) noexcept;
+
+/// True when the error means the connection must be re-established (transport or protocol
+/// failure); false for server errors that fail only their own command.
+[[nodiscard]] bool is_fatal(boost::system::error_code const& ec) noexcept;
+
+} // namespace redstream
+
+template <>
+struct boost::system::is_error_code_enum<redstream::errc> : std::true_type {};
+template <>
+struct boost::system::is_error_code_enum<redstream::server_errc> : std::true_type {};

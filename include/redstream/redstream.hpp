@@ -1,0 +1,37 @@
+#pragma once
+// Everything redstream offers, in one include. Each header below also stands alone.
+
+#include <redstream/resp/error.hpp>
+#include <redstream/resp/node.hpp>
+#include <redstream/resp/parser.hpp>
+#include <redstream/resp/type.hpp>
+
+#include <redstream/protocol/adapter.hpp>
+#include <redstream/protocol/entry_batch.hpp>
+#include <redstream/protocol/error.hpp>
+#include <redstream/protocol/info_types.hpp>
+#include <redstream/protocol/push.hpp>
+#include <redstream/protocol/reply_reader.hpp>
+#include <redstream/protocol/request.hpp>
+#include <redstream/protocol/result.hpp>
+#include <redstream/protocol/stream_id.hpp>
+#include <redstream/protocol/stream_readers.hpp>
+
+#include <redstream/io/client.hpp>
+#include <redstream/io/config.hpp>
+#include <redstream/io/connection.hpp>
+#include <redstream/io/logger.hpp>
+
+#include <redstream/consume/histogram.hpp>
+#include <redstream/consume/message.hpp>
+#include <redstream/consume/outcome.hpp>
+#include <redstream/consume/worker.hpp>
+#include <redstream/consume/worker_options.hpp>
+
+#include <redstream/scaling/autoscaler.hpp>
+#include <redstream/scaling/group_sampler.hpp>
+#include <redstream/scaling/scaling_policy.hpp>
+
+#include <redstream/ops/admin.hpp>
+#include <redstream/ops/http_endpoint.hpp>
+#include <redstream/ops/metrics.hpp>

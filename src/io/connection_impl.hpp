@@ -1,0 +1,86 @@
+#pragma once
+
+#include <redstream/io/connection.hpp>
+
+#include "mux/multiplexer.hpp"
+#include "io/transport.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/experimental/channel.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <exception>
+#include <memory>
+#include <optional>
+#include <random>
+#include <vector>
+
+namespace redstream::detail {
+
+namespace asio = boost::asio;
+
+/// The state behind a connection. Coroutines hold a shared_ptr to it, so it outlives the
+/// public object until they have finished.
+class connection_impl : public std::enable_shared_from_this<connection_impl> {
+public:
+    connection_impl(asio::any_io_executor ex, config cfg, logger log);
+
+    asio::awaitable<error_code> run();
+    void exec(request const& req, any_adapter adapter,
+              asio::any_completion_handler<void(error_code, std::size_t)> h, bool priority);
+    void close();
+    /// Ends the connection for good: fails every request with `ec`, ends push readers.
+    void finish(error_code ec);
+    /// Reports an exception that ended run(), finishes with errc::internal_error, returns it.
+    error_code stop_on_exception(std::exception_ptr ep);
+
+    asio::any_io_executor ex_;
+    config cfg_;
+    logger log_;
+    multiplexer mpx_;
+    asio::experimental::channel<void(error_code, push_message)> pushes_;
+    std::vector<std::function<void(std::uint64_t)>> connected_hooks_;
+    connection_state state_ = connection_state::idle;
+    int protocol_ = 0;
+    std::string server_version_;
+    std::uint64_t connects_ = 0;
+    std::uint64_t pushes_dropped_ = 0;
+    error_code last_error_{}; // why the last attempt or connection ended (stats())
+    bool running_ = false;
+    bool closed_ = false;
+    bool finished_ = false; // finish() ran: requests failed, pushes closed
+
+private:
+    asio::awaitable<error_code> session();
+    asio::awaitable<error_code> contained(asio::awaitable<error_code> branch, char const* name);
+    asio::awaitable<error_code> reader();
+    asio::awaitable<error_code> writer();
+    asio::awaitable<error_code> handshake_then_health();
+    asio::awaitable<error_code> wait_while_loading();
+    asio::awaitable<error_code> handshake();
+    asio::awaitable<error_code> health_loop();
+    asio::awaitable<error_code> internal_exec(request const& req, any_adapter adapter);
+    asio::awaitable<error_code> with_deadline(asio::awaitable<error_code> op, steady_time deadline, errc on_timeout);
+    asio::awaitable<error_code> with_timeout(asio::awaitable<error_code> op, milliseconds limit, errc on_timeout);
+    milliseconds next_backoff();
+    void wake_writer();
+    void arm_wait_expiry(steady_time deadline);
+    void restore_subscriptions();
+
+    std::optional<transport> transport_;
+    asio::steady_timer writer_wakeup_;
+    asio::steady_timer backoff_timer_;
+    asio::steady_timer expiry_timer_;
+    steady_time expiry_at_ = steady_time::max();
+    steady_time connect_deadline_{}; // of the current attempt: config::connect_timeout from its start
+    std::vector<char> rbuf_;
+    std::size_t rbegin_ = 0;
+    std::size_t rend_ = 0;
+    milliseconds backoff_{0};
+    std::minstd_rand rng_;
+    bool handshaking_ = true;
+    bool ever_connected_ = false;
+    request restore_req_;
+};
+
+} // namespace redstream::detail

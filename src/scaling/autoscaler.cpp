@@ -1,0 +1,134 @@
+#include <redstream/scaling/autoscaler.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace redstream {
+
+namespace asio = boost::asio;
+using steady = std::chrono::steady_clock;
+
+struct autoscaler::impl {
+    impl(client& c, worker& w, autoscaler_options o) : cl(c), wk(w), opts(std::move(o)), wake(c.get_executor()) {}
+
+    client& cl;
+    worker& wk;
+    autoscaler_options opts;
+    asio::steady_timer wake;
+    bool stop_requested = false;
+    bool running = false;
+    scaling_memory memory;
+    autoscaler_status status;
+    // Previous sample, for rates.
+    steady::time_point last_at{};
+    std::uint64_t last_handled = 0;
+    double last_handler_sum = 0;
+    std::uint64_t last_handler_count = 0;
+
+    asio::awaitable<void> tick();
+    void apply(std::size_t desired);
+};
+
+asio::awaitable<void> autoscaler::impl::tick() {
+    auto const now = steady::now();
+    std::vector<group_sample> samples;
+    std::uint64_t lag = 0, pending = 0;
+    auto const& wopts = wk.options();
+    std::vector<std::string> streams = wopts.streams;
+    if (!wopts.stream.empty() && std::find(streams.begin(), streams.end(), wopts.stream) == streams.end())
+        streams.insert(streams.begin(), wopts.stream);
+    for (auto const& s : streams) {
+        auto sample = co_await sample_group(cl, s, wopts.group, opts.sample);
+        lag += sample.lag;
+        pending += sample.pending;
+        samples.push_back(std::move(sample));
+    }
+    auto const stats = wk.stats();
+    auto const& h = wk.histograms().handler_seconds;
+    double const dt = last_at == steady::time_point{} ? 0.0 : std::chrono::duration<double>(now - last_at).count();
+    double const handled_per_s = dt > 0 ? static_cast<double>(stats.handled - last_handled) / dt : 0.0;
+    if (h.count() > last_handler_count)
+        status.handler_latency_s = (h.sum() - last_handler_sum) / static_cast<double>(h.count() - last_handler_count);
+    last_at = now;
+    last_handled = stats.handled;
+    last_handler_sum = h.sum();
+    last_handler_count = h.count();
+
+    scaling_input in;
+    in.now = now;
+    in.lag = lag;
+    in.pending = pending;
+    in.handled_per_s = handled_per_s;
+    in.handler_latency_s = status.handler_latency_s;
+    in.consumers = stats.consumers;
+    auto const decision = decide_scale(opts.policy, in, memory);
+
+    ++status.samples;
+    status.consumers = stats.consumers;
+    status.desired = decision.desired;
+    status.decisions = memory.decisions;
+    status.last_reason = decision.reason;
+    status.handled_per_s = handled_per_s;
+    status.lag = lag;
+    status.groups = std::move(samples);
+    if (decision.changes(stats.consumers)) {
+        cl.get_logger().log(log_level::info, fmt::format("autoscaler {}: {}", wopts.group, decision.reason));
+        apply(decision.desired);
+    } else {
+        cl.get_logger().log(log_level::debug, fmt::format("autoscaler {}: hold at {}: {}", wopts.group,
+                                                          stats.consumers, decision.reason));
+    }
+}
+
+void autoscaler::impl::apply(std::size_t desired) {
+    std::size_t n = wk.stats().consumers;
+    for (; n < desired; ++n)
+        wk.add_consumer();
+    for (; n > desired; --n)
+        wk.remove_consumer();
+}
+
+autoscaler::autoscaler(client& c, worker& w, autoscaler_options opts)
+    : impl_(std::make_shared<impl>(c, w, std::move(opts))) {
+    impl_->status.desired = impl_->opts.policy.min_consumers;
+}
+
+autoscaler::~autoscaler() { stop(); }
+
+asio::awaitable<void> autoscaler::run() {
+    auto self = impl_; // keeps the state alive for the coroutine
+    self->stop_requested = false;
+    self->running = true;
+    while (!self->stop_requested) {
+        self->wake.expires_after(self->opts.interval);
+        co_await self->wake.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (self->stop_requested)
+            break;
+        if (!self->wk.running())
+            continue; // not started yet, or stopping
+        try {
+            co_await self->tick();
+        } catch (std::exception const& e) {
+            ++self->status.sample_errors;
+            self->status.last_reason = fmt::format("sampling failed: {}", e.what());
+            self->cl.get_logger().log(log_level::warn,
+                                      fmt::format("autoscaler {}: {}", self->wk.options().group, self->status.last_reason));
+        }
+    }
+    self->running = false;
+}
+
+void autoscaler::stop() {
+    impl_->stop_requested = true;
+    impl_->wake.cancel();
+}
+
+autoscaler_status const& autoscaler::status() const noexcept { return impl_->status; }
+autoscaler_options const& autoscaler::options() const noexcept { return impl_->opts; }
+
+} // namespace redstream
