@@ -47,7 +47,9 @@ std::string default_identity() {
 } // namespace
 
 worker_impl::worker_impl(client& c, worker_options opts)
-    : client_(c), conn_(c.connection()), opts_(std::move(opts)), ack_timer_(c.get_executor()) {
+    : client_(c), conn_(c.connection()), opts_(std::move(opts)),
+      flow_({opts_.batch, opts_.max_in_flight, opts_.max_in_flight_per_consumer}), hand_(opts_.min_idle),
+      acks_({opts_.ack_batch, opts_.ack_flush_interval}), ack_timer_(c.get_executor()) {
     if (!opts_.stream.empty())
         streams_.insert(streams_.begin(), opts_.stream);
     for (auto const& s : opts_.streams)
@@ -59,7 +61,6 @@ worker_impl::worker_impl(client& c, worker_options opts)
         throw std::invalid_argument("redstream::worker: worker_options needs a group");
     if (opts_.batch == 0 || opts_.max_in_flight == 0 || opts_.max_in_flight_per_consumer == 0)
         throw std::invalid_argument("redstream::worker: batch and in-flight bounds must be positive");
-    read_size_ = opts_.batch;
     for (auto const& s : streams_) {
         dlq_streams_.push_back(opts_.dead_letter_stream.empty() ? s + ":dlq" : opts_.dead_letter_stream);
         new_ids_.emplace_back(">");
@@ -68,7 +69,6 @@ worker_impl::worker_impl(client& c, worker_options opts)
     auto ex = c.get_executor();
     stop_signal_ = std::make_unique<wake_signal>(ex);
     tasks_signal_ = std::make_unique<wake_signal>(ex);
-    retry_signal_ = std::make_unique<wake_signal>(ex);
     acks_signal_ = std::make_unique<wake_signal>(ex);
     if (opts_.claim_interval.count() <= 0)
         opts_.claim_interval = std::clamp(opts_.min_idle / 2, milliseconds{50}, milliseconds{30000});
@@ -103,7 +103,7 @@ asio::awaitable<void> worker_impl::ensure_groups() {
 
 asio::awaitable<bool> worker_impl::prepare() {
     milliseconds backoff{100};
-    while (!stop_requested_) {
+    while (!life_.stop_requested()) {
         std::string failure;
         try {
             if (opts_.create_group)
@@ -233,17 +233,18 @@ void worker_impl::spawn_task(asio::awaitable<void> task, std::shared_ptr<consume
     auto done = [self = shared_from_this(), c = std::move(c)](std::exception_ptr e) {
         if (e && !is_cancellation(e))
             report_exception(self->client_.get_logger(), log_level::error, e, "worker {}: task failed", self->opts_.group);
-        c->done = true;
+        bool const died = e && c->role == consumer_role::reader && !c->stopping();
+        if (c->role == consumer_role::reader && !c->life.retiring())
+            --self->running_consumers_;
+        c->life.finish();
         // What it still holds stays pending on the server: its own re-read, a claim or the
         // next start hands it out again.
         self->release_held_by(c->index);
-        bool const died = e && c->role == consumer_role::reader && !c->stopping;
-        if (c->role == consumer_role::reader && !c->retiring)
-            --self->running_consumers_;
+        self->flow_.forget(c->index);
         --self->tasks_;
         self->tasks_signal_->notify_all();
         self->stop_signal_->notify_all(); // run() reaps retired consumers
-        if (died && self->running_ && !self->stopping_)
+        if (died && self->life_.takes_consumers())
             self->respawn_later(c->index);
     };
     asio::co_spawn(client_.get_executor(), std::move(task), asio::bind_cancellation_slot(slot, std::move(done)));
@@ -256,6 +257,18 @@ std::shared_ptr<consumer_state> worker_impl::make_state(consumer_role role, std:
     c->name = std::move(name);
     c->wake = std::make_unique<wake_signal>(client_.get_executor());
     return c;
+}
+
+// The claim, retry and keeper loops, each under its own name and holder id.
+void worker_impl::start_roles() {
+    claimer_ = std::make_unique<claimer>(
+        *this, make_state(consumer_role::claimer, claimer_id, fmt::format("{}.{}.claim", opts_.consumer_prefix, identity_)));
+    spawn_task(claimer_->run(), claimer_->state_ptr());
+    retrier_ = std::make_unique<retrier>(
+        *this, make_state(consumer_role::retrier, retrier_id, fmt::format("{}.{}.retry", opts_.consumer_prefix, identity_)));
+    spawn_task(retrier_->run(), retrier_->state_ptr());
+    keeper_ = std::make_unique<keeper>(*this, make_state(consumer_role::keeper, keeper_id, {}));
+    spawn_task(keeper_->run(), keeper_->state_ptr());
 }
 
 void worker_impl::spawn_consumer(std::size_t index) {
@@ -271,22 +284,22 @@ void worker_impl::respawn_later(std::size_t index) {
     consumers_.erase(index);
     auto timer = std::make_shared<asio::steady_timer>(client_.get_executor(), milliseconds{1000});
     timer->async_wait([timer, index, w = weak_from_this()](error_code) {
-        if (auto self = w.lock(); self && self->running_ && !self->stopping_ && !self->consumers_.count(index))
+        if (auto self = w.lock(); self && self->life_.takes_consumers() && !self->consumers_.count(index))
             self->spawn_consumer(index);
     });
 }
 
-consumer_state* worker_impl::state_of(std::size_t index) {
-    if (index == claimer_index)
-        return claimer_.get();
-    if (index == retrier_index)
-        return retrier_.get();
+consumer_state* worker_impl::state_of(holder_id index) {
+    if (index == claimer_id)
+        return claimer_ ? &claimer_->state() : nullptr;
+    if (index == retrier_id)
+        return retrier_ ? &retrier_->state() : nullptr;
     auto it = consumers_.find(index);
     return it == consumers_.end() ? nullptr : it->second.get();
 }
 
 void worker_impl::add_consumer() {
-    if (!running_ || stopping_)
+    if (!life_.takes_consumers())
         return;
     std::size_t index = 0;
     while (consumers_.count(index))
@@ -296,9 +309,8 @@ void worker_impl::add_consumer() {
 
 void worker_impl::remove_consumer() {
     for (auto it = consumers_.rbegin(); it != consumers_.rend(); ++it) {
-        if (!it->second->stopping) {
-            it->second->stopping = true;
-            it->second->retiring = true;
+        if (!it->second->stopping()) {
+            it->second->life.retire();
             --running_consumers_;
             it->second->wake->notify_all();
             return;
@@ -309,63 +321,52 @@ void worker_impl::remove_consumer() {
 void worker_impl::set_handler(worker::handler h) {
     // The consumers call the handler by reference while they run: replacing it would destroy
     // a function (and its captures) that a handler call may still be executing.
-    if (running_)
+    if (life_.running())
         throw std::logic_error("redstream::worker: on_message() while the worker runs; set the handler before run()");
     handler_ = std::move(h);
 }
 
 asio::awaitable<void> worker_impl::run() {
-    if (running_)
-        throw std::logic_error("redstream::worker: run() is already running");
-    if (!handler_)
+    if (!handler_ && !life_.running())
         throw std::logic_error("redstream::worker: set a handler with on_message() before run()");
-    running_ = true;
-    stopping_ = false;
+    life_.begin_run();
     auto self = shared_from_this();
     bool started = false;
     try {
         started = co_await prepare(); // false when stop() came first (even before run())
     } catch (...) {
-        running_ = false;
-        stop_requested_ = false;
+        life_.finished();
         throw;
     }
     if (started) {
+        life_.started();
         for (std::size_t i = 0; i < opts_.consumers; ++i)
             spawn_consumer(i);
-        claimer_ = make_state(consumer_role::claimer, claimer_index,
-                              fmt::format("{}.{}.claim", opts_.consumer_prefix, identity_));
-        spawn_task(claim_loop(claimer_), claimer_);
-        retrier_ = make_state(consumer_role::retrier, retrier_index,
-                              fmt::format("{}.{}.retry", opts_.consumer_prefix, identity_));
-        spawn_task(retry_loop(retrier_), retrier_);
-        keeper_ = make_state(consumer_role::keeper, keeper_index, {});
-        spawn_task(keeper_loop(keeper_), keeper_);
+        start_roles();
         co_await supervise();
         co_await shutdown();
     }
     // Whatever is left (acks that could not be sent) stays pending on the server; a next run()
     // starts with empty hands.
-    in_hand_.clear();
-    in_flight_ = 0;
-    running_ = false;
-    stop_requested_ = false; // the next run() starts afresh
+    hand_.clear();
+    flow_.reset();
+    life_.finished();
 }
 
 // Until stop(): reaps consumers retired by remove_consumer() and deletes them from the group
 // once their pending lists are empty (a failed message may keep one there until it is claimed).
 asio::awaitable<void> worker_impl::supervise() {
-    while (!stop_requested_) {
+    while (!life_.stop_requested()) {
         co_await stop_signal_->wait(retired_names_.empty() ? milliseconds::max() : opts_.claim_interval);
         for (auto it = consumers_.begin(); it != consumers_.end();) {
-            if (it->second->done) {
+            if (it->second->life.done()) {
                 retired_names_.push_back(it->second->name);
                 it = consumers_.erase(it);
             } else {
                 ++it;
             }
         }
-        if (!retired_names_.empty() && !stop_requested_) {
+        if (!retired_names_.empty() && !life_.stop_requested()) {
             co_await wait_acks_drained(opts_.drain_timeout);
             co_await delete_retired_consumers();
         }
@@ -380,7 +381,7 @@ asio::awaitable<void> worker_impl::delete_retired_consumers() {
     std::vector<std::string> still_there;
     for (auto const& n : std::vector(retired_names_)) {
         bool const reused = std::any_of(consumers_.begin(), consumers_.end(),
-                                        [&](auto const& kv) { return !kv.second->done && kv.second->name == n; });
+                                        [&](auto const& kv) { return !kv.second->life.done() && kv.second->name == n; });
         if (!reused && !co_await delete_idle_consumer(n)) // a new consumer took the name: keep it
             still_there.push_back(n);
     }
@@ -388,12 +389,12 @@ asio::awaitable<void> worker_impl::delete_retired_consumers() {
 }
 
 void worker_impl::stop() {
-    stop_requested_ = true;
+    life_.request_stop();
     stop_signal_->notify_all();
 }
 
 std::size_t worker_impl::busy_tasks() const {
-    return tasks_ - (keeper_ && !keeper_->done && !keeper_->stopping ? 1 : 0);
+    return tasks_ - (keeper_ && !keeper_->state().stopping() ? 1 : 0);
 }
 
 asio::awaitable<void> worker_impl::wait_tasks(milliseconds limit) {
@@ -417,14 +418,13 @@ asio::awaitable<void> worker_impl::wait_all_tasks() {
 
 asio::awaitable<void> worker_impl::shutdown() {
     auto& log = client_.get_logger();
-    stopping_ = true;
+    life_.begin_drain();
     for (auto& [i, c] : consumers_)
-        c->stopping = true;
-    for (auto* c : {claimer_.get(), retrier_.get()}) {
-        c->stopping = true;
+        c->life.stop();
+    for (auto* c : {&claimer_->state(), &retrier_->state()}) {
+        c->life.stop();
         c->wake->notify_all();
     }
-    retry_signal_->notify_all();
     wake_all();
     // A BLOCK on the wake-up connection would hold the drain for up to dedicated_block;
     // closing fails it at once (entries it may already have delivered stay pending: the next
@@ -438,26 +438,26 @@ asio::awaitable<void> worker_impl::shutdown() {
                                              "cancelling them, their messages stay pending",
                                              opts_.group, busy_tasks(), opts_.drain_timeout.count()));
         for (auto& [i, c] : consumers_)
-            if (!c->done)
+            if (!c->life.done())
                 c->cancel.emit(asio::cancellation_type::terminal);
-        for (auto* c : {claimer_.get(), retrier_.get()})
-            if (!c->done)
+        for (auto* c : {&claimer_->state(), &retrier_->state()})
+            if (!c->life.done())
                 c->cancel.emit(asio::cancellation_type::terminal);
         co_await wait_all_tasks();
     }
     // Every ack of a handled message reaches the server before we say we stopped.
     co_await wait_acks_drained(opts_.drain_timeout);
-    if (!ack_queue_.empty() || acks_in_flight_ > 0)
+    if (acks_outstanding() > 0)
         log.log(log_level::warn, fmt::format("worker {}: {} ack(s) could not be sent; those messages will be redelivered",
-                                             opts_.group, ack_queue_.size() + acks_in_flight_));
+                                             opts_.group, acks_outstanding()));
     // The keeper kept waiting messages from looking idle through the drain; now nothing waits.
-    keeper_->stopping = true;
-    keeper_->wake->notify_all();
+    keeper_->state().life.stop();
+    keeper_->state().wake->notify_all();
     co_await wait_all_tasks();
     for (auto const& [i, c] : consumers_)
         retired_names_.push_back(c->name);
-    retired_names_.push_back(claimer_->name);
-    retired_names_.push_back(retrier_->name);
+    retired_names_.push_back(claimer_->state().name);
+    retired_names_.push_back(retrier_->state().name);
     co_await delete_retired_consumers();
     consumers_.clear();
     retired_names_.clear();
@@ -516,12 +516,12 @@ void worker::add_consumer() { impl_->add_consumer(); }
 void worker::remove_consumer() { impl_->remove_consumer(); }
 worker_options const& worker::options() const noexcept { return impl_->opts_; }
 client& worker::get_client() const noexcept { return impl_->client_; }
-bool worker::running() const noexcept { return impl_->running_; }
+bool worker::running() const noexcept { return impl_->life_.running(); }
 
 std::vector<std::string> worker::consumer_names() const {
     std::vector<std::string> names;
     for (auto const& [i, c] : impl_->consumers_)
-        if (!c->done)
+        if (!c->life.done())
             names.push_back(c->name);
     return names;
 }

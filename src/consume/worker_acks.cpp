@@ -25,43 +25,19 @@ end
 return #KEYS
 )lua";
 
-// unpack() in a script takes at most about 8,000 values (Lua's C stack): keep far below.
-constexpr std::size_t max_script_ids = 1000;
-
-// Acks the server may accept later: everything but a missing group or stream (NOGROUP, or a
-// key that is no longer a stream), where the entry is gone with it and nothing can be acked.
-bool ack_can_succeed_later(error_code const& ec) {
-    return ec != server_errc::nogroup && ec != server_errc::wrongtype;
-}
-
 } // namespace
 
-/// One command of a flush and the records it acknowledges (records[first, first + count)).
-struct ack_command {
-    std::size_t first;
-    std::size_t count;
-    bool marked;       // the ack-and-mark script, not a plain XACK
-    bool markers_only; // a retry of "done" markers (no records)
-};
-
-struct flush_op {
-    std::vector<ack_record> records;
-    std::vector<ack_command> commands;
-    std::vector<std::string> markers; // written by the markers-only command
+/// A flush on its way: what ack_queue decided to send, and the replies.
+struct ack_flush_op {
+    ack_flush flush;
     request req;
     std::vector<result<std::int64_t>> replies;
 };
 
 void worker_impl::queue_ack(ack_record rec) {
-    if (!rec.marker.empty())
-        unflushed_done_.insert(rec.marker);
-    if (auto* h = held(rec.stream, rec.id))
+    if (auto* h = hand_.find(rec.stream, rec.id))
         h->acking = true; // from now on the ack's confirmation lets it go
-
-    if (ack_queue_.empty())
-        first_ack_queued_ = clock::now();
-    ack_queue_.push_back(std::move(rec));
-    if (ack_queue_.size() >= opts_.ack_batch)
+    if (acks_.push(std::move(rec), clock::now()))
         flush_acks();
     else
         arm_ack_timer();
@@ -71,7 +47,7 @@ void worker_impl::arm_ack_timer() {
     if (ack_timer_armed_)
         return;
     ack_timer_armed_ = true;
-    ack_timer_.expires_after(ack_retry_delay_.count() > 0 ? ack_retry_delay_ : opts_.ack_flush_interval);
+    ack_timer_.expires_after(acks_.timer_delay());
     ack_timer_.async_wait([w = weak_from_this()](error_code ec) {
         auto self = w.lock();
         if (!self)
@@ -82,169 +58,69 @@ void worker_impl::arm_ack_timer() {
     });
 }
 
-void worker_impl::ack_confirmed(ack_record const& r) {
-    ++stats_.acked;
-    ack_dropped(r);
-}
-
-// Acked, or never to be (closed, or the group or stream is gone): the message leaves the hand.
-void worker_impl::ack_dropped(ack_record const& r) {
-    if (!r.marker.empty())
-        unflushed_done_.erase(r.marker);
-    let_go(r.consumer, r.stream, r.id);
-}
-
-// Not acknowledged: the records go back to the front of the queue and are sent again after a
-// backoff. The messages stay in hand (a re-read skips them) and keep their in-flight slots.
-void worker_impl::ack_failed(std::vector<ack_record>&& records, bool back_off) {
-    ack_queue_.insert(ack_queue_.begin(), std::make_move_iterator(records.begin()),
-                      std::make_move_iterator(records.end()));
-    if (ack_queue_.size() == records.size())
-        first_ack_queued_ = clock::now();
-    if (back_off)
-        ack_retry_delay_ = std::clamp(ack_retry_delay_ * 2, milliseconds{20}, milliseconds{1000});
-    arm_ack_timer();
-}
-
-// Sends every queued ack now: XACKs per stream of at most ack_batch ids (scripts of at most
-// max_script_ids for idempotency markers), pipelined behind whatever is in flight. Transport
-// failures and error replies put the acks back and retry with backoff; XACK is idempotent, so
-// a re-send after an unclear failure is harmless.
+// Sends every queued ack now, pipelined behind whatever is in flight (ack_queue decides what).
 void worker_impl::flush_acks() {
-    if (ack_queue_.empty() && markers_to_retry_.empty())
+    if (acks_.idle())
         return;
     if (ack_timer_armed_) {
         ack_timer_.cancel();
         ack_timer_armed_ = false;
     }
-    if (!ack_queue_.empty())
-        histograms_.ack_flush_delay_seconds.observe(
-            std::chrono::duration<double>(clock::now() - first_ack_queued_).count());
-    auto op = std::make_shared<flush_op>();
+    auto op = std::make_shared<ack_flush_op>();
+    op->flush = acks_.take(streams_.size(), clock::now());
+    if (!op->flush.records.empty())
+        histograms_.ack_flush_delay_seconds.observe(std::chrono::duration<double>(op->flush.oldest_wait).count());
     op->req.get_options().wait_for_connection = milliseconds{1000};
-
-    // Records grouped by (stream, marked), each group cut into commands of bounded size.
-    std::size_t const plain_chunk = std::max<std::size_t>(1, opts_.ack_batch);
-    std::size_t const marked_chunk = std::min(plain_chunk, max_script_ids);
-    for (std::size_t s = 0; s < streams_.size(); ++s) {
-        for (bool marked : {false, true}) {
-            std::size_t const begin = op->records.size();
-            for (auto& r : ack_queue_)
-                if (r.stream == s && r.marker.empty() != marked)
-                    op->records.push_back(std::move(r));
-            std::size_t const chunk = marked ? marked_chunk : plain_chunk;
-            for (std::size_t first = begin; first < op->records.size(); first += chunk) {
-                std::size_t const count = std::min(chunk, op->records.size() - first);
-                std::vector<stream_id> ids;
-                std::vector<std::string_view> keys;
-                for (std::size_t i = first; i < first + count; ++i) {
-                    ids.push_back(op->records[i].id);
-                    if (marked)
-                        keys.push_back(op->records[i].marker);
-                }
-                if (marked)
-                    op->req.push("EVAL", ack_and_mark_script, keys.size() + 1, streams_[s], keys, opts_.group,
-                                 opts_.idempotency.ttl, ids);
-                else
-                    op->req.push("XACK", streams_[s], opts_.group, ids);
-                op->commands.push_back({first, count, marked, false});
-            }
-        }
-    }
-    ack_queue_.clear();
-    if (!markers_to_retry_.empty()) {
-        std::size_t const count = std::min(markers_to_retry_.size(), max_script_ids);
-        op->markers.assign(std::make_move_iterator(markers_to_retry_.begin()),
-                           std::make_move_iterator(markers_to_retry_.begin() + static_cast<std::ptrdiff_t>(count)));
-        markers_to_retry_.erase(markers_to_retry_.begin(), markers_to_retry_.begin() + static_cast<std::ptrdiff_t>(count));
-        op->req.push("EVAL", mark_done_script, op->markers.size(), op->markers, opts_.idempotency.ttl);
-        op->commands.push_back({0, 0, false, true});
-    }
-    acks_in_flight_ += op->records.size();
-    ++ack_flushes_in_flight_;
+    write_flush(op->flush, op->req);
     ++stats_.ack_batches;
     conn_.async_exec(op->req, adapt_each(op->replies), [w = weak_from_this(), op](error_code ec, std::size_t) {
         if (auto self = w.lock())
-            self->ack_flush_done(*op, ec);
+            self->ack_flush_done(op, ec);
     });
 }
 
-void worker_impl::ack_flush_done(flush_op& op, error_code ec) {
-    acks_in_flight_ -= op.records.size();
-    --ack_flushes_in_flight_;
-    acks_signal_->notify_all();
-    if (ec == errc::closed) {
-        for (auto const& r : op.records)
-            ack_dropped(r);
-        return;
-    }
-    if (ec || op.replies.size() != op.commands.size()) {
-        // Not known to have arrived: all of it again, ahead of newer acks.
-        markers_to_retry_.insert(markers_to_retry_.end(), op.markers.begin(), op.markers.end());
-        ack_failed(std::move(op.records), true);
-        return;
-    }
-    std::vector<ack_record> again;
-    bool refused = false;
-    for (std::size_t k = 0; k < op.commands.size(); ++k) {
-        auto const& cmd = op.commands[k];
-        auto const& reply = op.replies[k];
+void worker_impl::write_flush(ack_flush const& f, request& r) const {
+    std::vector<stream_id> ids;
+    std::vector<std::string_view> keys;
+    for (auto const& cmd : f.commands) {
         if (cmd.markers_only) {
-            if (reply.has_value()) {
-                for (auto const& m : op.markers)
-                    unflushed_done_.erase(m);
-            } else {
-                markers_to_retry_.insert(markers_to_retry_.end(), op.markers.begin(), op.markers.end());
-                refused = true;
-            }
+            r.push("EVAL", mark_done_script, f.markers.size(), f.markers, opts_.idempotency.ttl);
             continue;
         }
-        auto const first = op.records.begin() + static_cast<std::ptrdiff_t>(cmd.first);
-        auto const last = first + static_cast<std::ptrdiff_t>(cmd.count);
-        if (reply.has_value()) {
-            std::for_each(first, last, [&](ack_record const& r) { ack_confirmed(r); });
-            continue;
+        ids.clear();
+        keys.clear();
+        for (std::size_t i = cmd.first; i < cmd.first + cmd.count; ++i) {
+            ids.push_back(f.records[i].id);
+            if (cmd.marked)
+                keys.push_back(f.records[i].marker);
         }
-        log_ack_failure(reply.error().message, cmd.count);
-        if (!ack_can_succeed_later(reply.error_code())) {
-            std::for_each(first, last, [&](ack_record const& r) { ack_dropped(r); });
-            continue;
-        }
-        refused = true;
-        for (auto it = first; it != last; ++it) {
-            // Out of memory, the markers' SETs are refused but a plain XACK is not: ack now and
-            // write the markers later, so the ack and the marker are not both lost.
-            if (cmd.marked && reply.error_code() == server_errc::oom) {
-                markers_to_retry_.push_back(it->marker);
-                it->marker.clear();
-            }
-            again.push_back(std::move(*it));
-        }
+        auto const& stream = streams_[cmd.stream];
+        if (cmd.marked)
+            r.push("EVAL", ack_and_mark_script, keys.size() + 1, stream, keys, opts_.group, opts_.idempotency.ttl, ids);
+        else
+            r.push("XACK", stream, opts_.group, ids);
     }
-    if (!refused) {
-        ack_retry_delay_ = milliseconds{0};
-        ack_failures_logged_ = 0;
-    }
-    if (!again.empty())
-        ack_failed(std::move(again), true);
-    else if (!markers_to_retry_.empty())
-        ack_failed({}, true);
 }
 
-// Every failure is worth a line, but a server refusing acks for minutes must not flood the
-// log: the first few, then one per 100.
-void worker_impl::log_ack_failure(std::string const& text, std::size_t ids) {
-    if (auto const n = ack_failures_logged_++; n >= 3 && n % 100 != 0)
-        return;
-    client_.get_logger().log(log_level::error,
-                             fmt::format("worker {}: XACK of {} id(s) failed: {}; retrying with backoff (the messages "
-                                         "stay in hand)", opts_.group, ids, text));
+void worker_impl::ack_flush_done(std::shared_ptr<ack_flush_op> op, error_code ec) {
+    acks_signal_->notify_all();
+    auto report = acks_.completed(std::move(op->flush), ec, op->replies, clock::now());
+    stats_.acked += report.confirmed.size();
+    for (auto const* list : {&report.confirmed, &report.dropped})
+        for (auto const& r : *list)
+            let_go(r.holder, r.stream, r.id);
+    for (auto const& [text, ids] : report.to_log)
+        client_.get_logger().log(log_level::error,
+                                 fmt::format("worker {}: XACK of {} id(s) failed: {}; retrying with backoff (the "
+                                             "messages stay in hand)", opts_.group, ids, text));
+    if (report.retry_later)
+        arm_ack_timer();
 }
 
 asio::awaitable<void> worker_impl::wait_acks_drained(milliseconds limit) {
     auto const end = clock::now() + limit;
-    while ((!ack_queue_.empty() || acks_in_flight_ > 0) && clock::now() < end) {
-        if (!ack_queue_.empty() && ack_flushes_in_flight_ == 0 && !ack_timer_armed_)
+    while (acks_outstanding() > 0 && clock::now() < end) {
+        if (acks_.queued() > 0 && acks_.flushes_in_flight() == 0 && !ack_timer_armed_)
             flush_acks();
         co_await acks_signal_->wait(std::min(milliseconds{100},
                                              std::chrono::duration_cast<milliseconds>(end - clock::now()) + milliseconds{1}));

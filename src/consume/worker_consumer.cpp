@@ -17,79 +17,41 @@ std::size_t worker_impl::stream_index(std::string_view name) const {
     return SIZE_MAX;
 }
 
-std::size_t worker_impl::available(consumer_state const& c) const {
-    std::size_t const worker_room = opts_.max_in_flight > in_flight_ ? opts_.max_in_flight - in_flight_ : 0;
-    std::size_t const own_room =
-        opts_.max_in_flight_per_consumer > c.in_flight ? opts_.max_in_flight_per_consumer - c.in_flight : 0;
-    return std::min(worker_room, own_room);
-}
-
-// The least room worth a read: waiting for half a batch keeps reads large (each XREADGROUP
-// costs the server about as much as several entries) without idling a consumer for long.
-// A connection the server closes while reads are in flight may have closed because of them:
-// client-output-buffer-limit counts every reply owed to the client, and a limit smaller than
-// the worker's reads would otherwise close every connection before any read arrives. So the
-// read size is halved once per lost connection and grows back by an eighth per full read
-// (AIMD): a worker under such a limit keeps making progress, one that only met a network drop
-// is back to its batch after a few reads.
-void worker_impl::shrink_reads_after_drop() {
-    if (shrunk_generation_ == reconnect_generation_)
-        return;
-    shrunk_generation_ = reconnect_generation_;
-    read_size_ = std::max<std::size_t>(1, read_size_ / 2);
-}
-
-void worker_impl::grow_reads() {
-    if (read_size_ < opts_.batch)
-        read_size_ = std::min(opts_.batch, read_size_ + std::max<std::size_t>(1, read_size_ / 8));
-}
-
-std::size_t worker_impl::read_threshold() const {
-    return std::max<std::size_t>(1, std::min({opts_.batch, opts_.max_in_flight_per_consumer, opts_.max_in_flight}) / 2);
-}
-
+// Waits in flow_control's queue until there is room worth a read.
 asio::awaitable<std::size_t> worker_impl::acquire(consumer_state& c, std::size_t want) {
-    while (available(c) < read_threshold()) {
-        if (c.stopping)
+    while (!flow_.may_read(c.index)) {
+        if (c.stopping())
             co_return 0;
-        capacity_waiters_.push_back(&c);
+        flow_.wait_for_room(c.index);
         bool const alive = co_await c.wake->wait(milliseconds{500});
-        std::erase(capacity_waiters_, &c);
+        flow_.stop_waiting(c.index);
         if (!alive)
             co_return 0;
     }
-    std::size_t const grant = std::min(want, available(c));
-    in_flight_ += grant;
-    c.in_flight += grant;
-    co_return grant;
+    co_return flow_.grant(c.index, want);
 }
 
-void worker_impl::release(std::size_t consumer, std::size_t n) {
+void worker_impl::release(holder_id h, std::size_t n) {
     if (n == 0)
         return;
-    in_flight_ -= std::min(n, in_flight_);
-    if (auto* c = state_of(consumer))
-        c->in_flight -= std::min(n, c->in_flight);
-    wake_capacity_waiters();
+    flow_.release(h, n);
+    wake_room_waiters();
 }
 
-// Wakes, oldest first, only as many waiting consumers as the freed room can serve: with a
-// thousand consumers at the in-flight bound, waking all of them on every release would cost
-// more than the messages.
-void worker_impl::wake_capacity_waiters() {
-    std::size_t budget = opts_.max_in_flight > in_flight_ ? opts_.max_in_flight - in_flight_ : 0;
-    std::size_t const threshold = read_threshold();
-    for (auto it = capacity_waiters_.begin(); it != capacity_waiters_.end() && budget >= threshold;) {
-        consumer_state& c = **it;
-        std::size_t const room = std::min(available(c), budget);
-        if (room < threshold) {
-            ++it;
-            continue;
-        }
-        budget -= std::min(room, read_size_);
-        c.wake->notify_all();
-        it = capacity_waiters_.erase(it);
-    }
+bool worker_impl::read_returned(consumer_state& c, std::size_t granted, std::size_t got) {
+    bool const full = flow_.read_returned(c.index, granted, got);
+    if (!full)
+        wake_room_waiters();
+    return full;
+}
+
+void worker_impl::wake_room_waiters() {
+    if (!flow_.has_waiters())
+        return;
+    flow_.waiters_to_wake(to_wake_);
+    for (auto w : to_wake_)
+        if (auto* st = state_of(w))
+            st->wake->notify_all();
 }
 
 void worker_impl::wake_one() {
@@ -114,10 +76,10 @@ void worker_impl::wake_all() {
     parked_.clear();
     for (auto& [i, c] : consumers_)
         c->wake->notify_all();
-    for (auto* c : {claimer_.get(), retrier_.get()})
-        if (c)
-            c->wake->notify_all();
-    retry_signal_->notify_all();
+    if (claimer_)
+        claimer_->state().wake->notify_all();
+    if (retrier_)
+        retrier_->wake();
 }
 
 // Issues XREADGROUP now (not when awaited), so it travels while the previous batch is handled.
@@ -154,7 +116,7 @@ void worker_impl::start_read(consumer_state& c, std::shared_ptr<read_slot> const
 // Waits for a wake-up after an empty read. Returns false when the consumer must stop.
 asio::awaitable<bool> worker_impl::park(consumer_state& c, std::uint64_t generation) {
     if (generation != wake_generation_)
-        co_return !c.stopping; // something arrived while the read travelled: read again
+        co_return !c.stopping(); // something arrived while the read travelled: read again
     c.parked = true;
     parked_.push_back(&c);
     ++stats_.parked;
@@ -162,14 +124,29 @@ asio::awaitable<bool> worker_impl::park(consumer_state& c, std::uint64_t generat
     --stats_.parked;
     c.parked = false;
     std::erase(parked_, &c);
-    co_return alive && !c.stopping;
+    co_return alive && !c.stopping();
 }
 
 asio::awaitable<void> worker_impl::after_read_error(consumer_state& c, error_code ec, std::string const& text,
                                                     milliseconds& backoff) {
     ++stats_.read_errors;
     if (ec == errc::connection_lost)
-        shrink_reads_after_drop(); // both the reads of new messages and of our pending list
+        flow_.connection_lost(reconnect_generation_); // both the reads of new messages and of our pending list
+    log_read_error(c, ec, text);
+    if (ec == server_errc::nogroup && opts_.recreate_group_on_nogroup) {
+        try {
+            co_await ensure_groups();
+        } catch (std::exception const& e) {
+            client_.get_logger().log(log_level::error,
+                                     fmt::format("worker {}: re-creating the group failed: {}", opts_.group, e.what()));
+        }
+    }
+    // Bounded exponential backoff; a reconnect wakes us at once.
+    co_await c.wake->wait(backoff);
+    backoff = std::min(backoff * 2, milliseconds{2000});
+}
+
+void worker_impl::log_read_error(consumer_state& c, error_code ec, std::string const& text) {
     auto& log = client_.get_logger();
     if (ec == server_errc::nogroup) {
         log.log(log_level::error,
@@ -178,13 +155,6 @@ asio::awaitable<void> worker_impl::after_read_error(consumer_state& c, error_cod
                             opts_.group, fmt::join(streams_, ", "),
                             opts_.recreate_group_on_nogroup ? "re-creating it" : "retrying with backoff; "
                             "set recreate_group_on_nogroup to re-create it"));
-        if (opts_.recreate_group_on_nogroup) {
-            try {
-                co_await ensure_groups();
-            } catch (std::exception const& e) {
-                log.log(log_level::error, fmt::format("worker {}: re-creating the group failed: {}", opts_.group, e.what()));
-            }
-        }
     } else if (ec == server_errc::wrongtype) {
         log.log(log_level::error, fmt::format("worker {}: WRONGTYPE: a key in {} is not a stream; retrying with backoff",
                                               opts_.group, fmt::join(streams_, ", ")));
@@ -192,113 +162,115 @@ asio::awaitable<void> worker_impl::after_read_error(consumer_state& c, error_cod
         log.log(log_level::error, fmt::format("worker {}: consumer {}: read failed: {}{}{}", opts_.group, c.name,
                                               ec.message(), text.empty() ? "" : ": ", text));
     }
-    // Bounded exponential backoff; a reconnect wakes us at once.
-    co_await c.wake->wait(backoff);
-    backoff = std::min(backoff * 2, milliseconds{2000});
 }
 
+// A reader: its own pending list first (and again after every reconnect), then new messages,
+// each batch handled while the next read travels.
 asio::awaitable<void> worker_impl::consumer_main(std::shared_ptr<consumer_state> state) {
     auto self = shared_from_this();
     consumer_state& c = *state;
     auto ex = co_await asio::this_coro::executor;
-    std::shared_ptr<read_slot> current = std::make_shared<read_slot>(ex);
-    std::shared_ptr<read_slot> ahead = std::make_shared<read_slot>(ex);
-    std::uint64_t seen_reconnect = reconnect_generation_;
-    bool drain_pending = true; // start with our own pending list
-    bool want_block = false;
-    milliseconds backoff{50};
-
-    while (!c.stopping) {
-        if (drain_pending || seen_reconnect != reconnect_generation_) {
-            seen_reconnect = reconnect_generation_;
+    read_cursor rc{std::make_shared<read_slot>(ex), std::make_shared<read_slot>(ex), reconnect_generation_};
+    while (!c.stopping()) {
+        if (rc.drain_pending || rc.seen_reconnect != reconnect_generation_) {
+            rc.seen_reconnect = reconnect_generation_;
             auto const failure = co_await drain_own_pending(c);
             // Until our own pending list has been read through (LOADING, NOGROUP, a drop), keep
             // at it with backoff: its messages would otherwise wait for min_idle and a claim.
-            drain_pending = static_cast<bool>(failure);
+            rc.drain_pending = static_cast<bool>(failure);
             if (failure.ec == errc::closed)
                 break;
-            if (failure && !c.stopping)
-                co_await after_read_error(c, failure.ec, failure.text, backoff);
+            if (failure && !c.stopping())
+                co_await after_read_error(c, failure.ec, failure.text, rc.backoff);
             else
-                backoff = milliseconds{50};
+                rc.backoff = milliseconds{50};
             continue;
         }
-        bool blocked = false;
-        if (!current->started) {
-            std::size_t const grant = co_await acquire(c, read_size_);
-            if (grant == 0)
-                continue;
-            // block_slice mode: the consumer that found nothing holds the connection's one
-            // bounded blocking read; pending acks are written before it. Dedicated mode: the
-            // blocking read goes to the wake-up connection and the shared one never waits.
-            blocked = want_block && block_mode_ && !blocker_active_;
-            want_block = false;
-            if (blocked) {
-                blocker_active_ = true;
-                if (!wake_conn_) {
-                    co_await client_.acquire_block_turn();
-                    flush_acks();
-                }
-            }
-            start_read(c, current, grant, blocked);
-        }
-        while (!current->done)
-            co_await current->ready.wait();
-        current->started = false;
-        if (blocked) {
-            if (!wake_conn_)
-                client_.release_block_turn();
-            blocker_active_ = false;
-        }
-
-        if (current->ec || !current->reply.has_value()) {
-            release(c.index, current->granted);
-            auto ec = current->ec ? current->ec : current->reply.error_code();
-            auto text = current->ec ? std::string{} : current->reply.error().message;
-            if (ec == errc::closed)
-                break;
-            if (is_connection_error(ec))
-                drain_pending = true; // a lost read may have delivered entries to our PEL
-            co_await after_read_error(c, ec, text, backoff);
-            continue;
-        }
-        backoff = milliseconds{50};
-        auto& reply = *current->reply;
-        std::size_t const got = reply.entry_count();
-        ++stats_.reads;
-        stats_.empty_reads += got == 0;
-        release(c.index, current->granted - std::min(got, current->granted));
-        if (got == 0) {
-            flush_acks(); // going idle: no read will carry them
-            if (block_mode_ && !blocker_active_) {
-                want_block = true;
-                continue;
-            }
-            if (!co_await park(c, current->wake_generation))
-                break;
-            continue;
-        }
-        stats_.read += got;
-        histograms_.batch_entries.observe(static_cast<double>(got));
-        if (got >= current->granted)
-            grow_reads();
-        if ((got >= current->granted || blocked) && !parked_.empty())
-            wake_one(); // there is probably more: let another consumer help
-        // Read-ahead: the next batch travels while this one is handled. A short batch means
-        // the stream is drained: the read after handling will carry this batch's acks instead.
-        if (!c.stopping && got >= current->granted) {
-            if (std::size_t const room = std::min(available(c), read_size_); room >= read_threshold()) {
-                in_flight_ += room;
-                c.in_flight += room;
-                start_read(c, ahead, room, false);
-            }
-        }
-        co_await handle_batch(c, reply);
-        std::swap(current, ahead);
+        if (!co_await read_turn(c, rc))
+            break;
     }
-    // A read-ahead still travelling has already moved entries into our pending list: on a
-    // graceful stop handle them too (the drain deadline cancels us if that takes too long).
-    for (auto* s : {current.get(), ahead.get()}) {
+    co_await finish_travelling_reads(c, rc);
+}
+
+asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc) {
+    bool blocked = false;
+    if (!rc.current->started) {
+        std::size_t const grant = co_await acquire(c, flow_.read_size());
+        if (grant == 0)
+            co_return true;
+        // block_slice mode: the consumer that found nothing holds the connection's one
+        // bounded blocking read; pending acks are written before it. Dedicated mode: the
+        // blocking read goes to the wake-up connection and the shared one never waits.
+        blocked = rc.want_block && block_mode_ && !blocker_active_;
+        rc.want_block = false;
+        if (blocked) {
+            blocker_active_ = true;
+            if (!wake_conn_) {
+                co_await client_.acquire_block_turn();
+                flush_acks();
+            }
+        }
+        start_read(c, rc.current, grant, blocked);
+    }
+    while (!rc.current->done)
+        co_await rc.current->ready.wait();
+    rc.current->started = false;
+    if (blocked) {
+        if (!wake_conn_)
+            client_.release_block_turn();
+        blocker_active_ = false;
+    }
+    auto& s = *rc.current;
+    if (s.ec || !s.reply.has_value()) {
+        release(c.index, s.granted);
+        auto const ec = s.ec ? s.ec : s.reply.error_code();
+        if (ec == errc::closed)
+            co_return false;
+        if (is_connection_error(ec))
+            rc.drain_pending = true; // a lost read may have delivered entries to our PEL
+        co_await after_read_error(c, ec, s.ec ? std::string{} : s.reply.error().message, rc.backoff);
+        co_return true;
+    }
+    rc.backoff = milliseconds{50};
+    std::size_t const got = s.reply->entry_count();
+    ++stats_.reads;
+    stats_.empty_reads += got == 0;
+    bool const full = read_returned(c, s.granted, got);
+    if (got == 0)
+        co_return co_await after_empty_read(c, s, rc);
+    stats_.read += got;
+    histograms_.batch_entries.observe(static_cast<double>(got));
+    if ((full || blocked) && !parked_.empty())
+        wake_one(); // there is probably more: let another consumer help
+    if (full)
+        start_read_ahead(c, rc);
+    co_await handle_batch(c, *s.reply);
+    std::swap(rc.current, rc.ahead);
+    co_return true;
+}
+
+asio::awaitable<bool> worker_impl::after_empty_read(consumer_state& c, read_slot const& s, read_cursor& rc) {
+    flush_acks(); // going idle: no read will carry them
+    if (block_mode_ && !blocker_active_) {
+        rc.want_block = true;
+        co_return true;
+    }
+    co_return co_await park(c, s.wake_generation);
+}
+
+// Read-ahead: the next batch travels while this one is handled. A short batch means the
+// stream is drained: the read after handling carries this batch's acks instead.
+void worker_impl::start_read_ahead(consumer_state& c, read_cursor& rc) {
+    if (c.stopping())
+        return;
+    if (std::size_t const room = flow_.grant_read_ahead(c.index); room > 0)
+        start_read(c, rc.ahead, room, false);
+}
+
+// A read-ahead still travelling has already moved entries into our pending list: on a graceful
+// stop handle them too (the drain deadline cancels us if that takes too long).
+asio::awaitable<void> worker_impl::finish_travelling_reads(consumer_state& c, read_cursor& rc) {
+    for (auto* s : {rc.current.get(), rc.ahead.get()}) {
         if (!s->started)
             continue;
         while (!s->done)
@@ -309,7 +281,7 @@ asio::awaitable<void> worker_impl::consumer_main(std::shared_ptr<consumer_state>
             continue;
         }
         std::size_t const got = s->reply->entry_count();
-        release(c.index, s->granted - std::min(got, s->granted));
+        read_returned(c, s->granted, got);
         stats_.read += got;
         co_await handle_batch(c, *s->reply);
     }
@@ -324,9 +296,9 @@ worker_histograms const& worker::histograms() const noexcept { return impl_->his
 worker_stats worker::stats() const {
     auto s = impl_->stats_;
     s.consumers = impl_->running_consumers_;
-    s.in_flight = impl_->in_flight_;
-    s.read_size = impl_->read_size_;
-    s.pending_acks = impl_->ack_queue_.size() + impl_->acks_in_flight_;
+    s.in_flight = impl_->flow_.in_flight();
+    s.read_size = impl_->flow_.read_size();
+    s.pending_acks = impl_->acks_outstanding();
     return s;
 }
 

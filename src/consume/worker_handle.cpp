@@ -102,11 +102,7 @@ asio::awaitable<void> worker_impl::handle_entries(consumer_state& c, entry_batch
     }
     batch_in_progress const busy{batches_handling_};
     bool const idempotent = opts_.idempotency.enabled;
-    std::string const own_lease = "processing:" + c.name;
-    std::vector<std::optional<std::string>> reserved(batch.size());
-    std::vector<std::string> keys(batch.size());
-    clock::time_point reserved_at{};
-
+    batch_markers markers{std::vector<std::optional<std::string>>(batch.size()), std::vector<std::string>(batch.size())};
     for (std::size_t i = 0; i < batch.size(); ++i) {
         if (plan[i] == 0)
             continue;
@@ -122,51 +118,15 @@ asio::awaitable<void> worker_impl::handle_entries(consumer_state& c, entry_batch
             queue_ack({si, entry.id(), c.index, {}});
             continue;
         }
-        if (idempotent && (reserved_at == clock::time_point{} || clock::now() - reserved_at > opts_.idempotency.lease / 2)) {
-            // Reserved (or extended) for the entries still to come, so every message's lease
-            // covers its own handling, not just the start of the batch.
-            std::vector<std::string> wanted;
-            std::vector<std::size_t> at;
-            for (std::size_t j = i; j < batch.size(); ++j) {
-                if (plan[j] == 0 || batch[j].deleted())
-                    continue;
-                keys[j] = idempotency_key(message{batch, j, opts_.group, c.name, 1});
-                wanted.push_back(keys[j]);
-                at.push_back(j);
-            }
-            try {
-                auto got = co_await reserve_markers(wanted, c.name);
-                for (std::size_t k = 0; k < at.size(); ++k)
-                    reserved[at[k]] = std::move(got[k]);
-                reserved_at = clock::now();
-            } catch (boost::system::system_error const& e) {
-                // Cannot tell what was done: leave the rest pending, it is redelivered.
-                client_.get_logger().log(log_level::warn, fmt::format("worker {}: idempotency check failed: {}",
-                                                                      opts_.group, e.what()));
-                for (std::size_t j = i; j < batch.size(); ++j)
-                    if (plan[j] != 0)
-                        let_go(c.index, si, batch[j].id());
-                co_return;
-            }
-        }
-        std::string marker;
-        if (idempotent) {
-            auto const& prev = reserved[i];
-            marker = keys[i];
-            if ((prev && *prev == "done") || unflushed_done_.count(marker)) {
-                // Done already (possibly by us, with the "done" mark still in the ack batch).
-                ++stats_.skipped_duplicates;
-                queue_ack({si, entry.id(), c.index, {}});
-                continue;
-            }
-            if (prev && *prev != own_lease) {
-                // Another consumer is handling it right now: leave it pending.
-                ++stats_.skipped_duplicates;
-                let_go(c.index, si, entry.id());
-                continue;
-            }
-        }
-        co_await handle_one(c, batch, i, plan[i], std::move(marker));
+        // Reserved (or extended) for the entries still to come, so every message's lease
+        // covers its own handling, not just the start of the batch.
+        if (idempotent &&
+            (markers.reserved_at == clock::time_point{} || clock::now() - markers.reserved_at > opts_.idempotency.lease / 2) &&
+            !co_await reserve_rest(c, si, batch, plan, i, markers))
+            co_return;
+        if (idempotent && skip_by_marker(c, si, entry.id(), markers, i))
+            continue;
+        co_await handle_one(c, batch, i, plan[i], idempotent ? markers.keys[i] : std::string{});
     }
     // The last batch in hand is done and no read is travelling to carry the acks: nothing
     // would share the XACK, so waiting for the flush interval would only delay it (an ack
@@ -175,18 +135,71 @@ asio::awaitable<void> worker_impl::handle_entries(consumer_state& c, entry_batch
         flush_acks();
 }
 
+asio::awaitable<bool> worker_impl::reserve_rest(consumer_state& c, std::size_t si, entry_batch const& batch,
+                                                delivery_plan const& plan, std::size_t from, batch_markers& m) {
+    std::vector<std::string> wanted;
+    std::vector<std::size_t> at;
+    for (std::size_t j = from; j < batch.size(); ++j) {
+        if (plan[j] == 0 || batch[j].deleted())
+            continue;
+        m.keys[j] = idempotency_key(message{batch, j, opts_.group, c.name, 1});
+        wanted.push_back(m.keys[j]);
+        at.push_back(j);
+    }
+    try {
+        auto got = co_await reserve_markers(wanted, c.name);
+        for (std::size_t k = 0; k < at.size(); ++k)
+            m.reserved[at[k]] = std::move(got[k]);
+        m.reserved_at = clock::now();
+        co_return true;
+    } catch (boost::system::system_error const& e) {
+        // Cannot tell what was done: leave the rest pending, it is redelivered.
+        client_.get_logger().log(log_level::warn,
+                                 fmt::format("worker {}: idempotency check failed: {}", opts_.group, e.what()));
+    }
+    for (std::size_t j = from; j < batch.size(); ++j)
+        if (plan[j] != 0)
+            let_go(c.index, si, batch[j].id());
+    co_return false;
+}
+
+bool worker_impl::skip_by_marker(consumer_state& c, std::size_t si, stream_id id, batch_markers const& m,
+                                 std::size_t i) {
+    auto const& prev = m.reserved[i];
+    if ((prev && *prev == "done") || acks_.done_unconfirmed(m.keys[i])) {
+        // Done already (possibly by us, with the "done" mark still in the ack batch).
+        ++stats_.skipped_duplicates;
+        queue_ack({si, id, c.index, {}});
+        return true;
+    }
+    if (prev && *prev != "processing:" + c.name) {
+        // Another consumer is handling it right now: leave it pending.
+        ++stats_.skipped_duplicates;
+        let_go(c.index, si, id);
+        return true;
+    }
+    return false;
+}
+
 asio::awaitable<void> worker_impl::handle_one(consumer_state& c, entry_batch const& batch, std::size_t i,
                                               std::uint64_t deliveries, std::string marker) {
     message const m{batch, i, opts_.group, c.name, deliveries};
     std::size_t const si = stream_index(batch.stream());
-    if (deliveries > opts_.max_deliveries) {
-        release_marker(marker, c.name);
-        // Named, not a temporary inside co_await: GCC 12 may destroy such temporaries twice.
-        std::string const why = fmt::format("delivered {} times (max_deliveries {})", deliveries, opts_.max_deliveries);
-        co_await move_to_dead_letters(m, c, why);
+    if (auto const early = before_handling(deliveries, opts_.max_deliveries)) {
+        co_await carry_out(c, m, si, *early, std::move(marker));
         co_return;
     }
-    outcome out;
+    outcome const out = co_await call_handler(m, si);
+    // Cancelled at the drain deadline: leave the message pending for others.
+    if (auto cs = co_await asio::this_coro::cancellation_state; cs.cancelled() != asio::cancellation_type::none) {
+        let_go(c.index, si, m.id());
+        throw boost::system::system_error(asio::error::operation_aborted);
+    }
+    ++stats_.handled;
+    co_await carry_out(c, m, si, after_handling(out, deliveries, opts_.max_deliveries), std::move(marker));
+}
+
+asio::awaitable<outcome> worker_impl::call_handler(message const& m, std::size_t si) {
     auto const started = clock::now();
     auto const now_ms = std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch());
     if (auto const now_u = static_cast<std::uint64_t>(now_ms.count()); now_u >= m.id().ms)
@@ -194,9 +207,10 @@ asio::awaitable<void> worker_impl::handle_one(consumer_state& c, entry_batch con
     // While its handler runs, a message is not kept from looking idle: one whose handler is stuck
     // is claimed by others after min_idle, as documented.
     // Only its holder (this coroutine) erases the record, so the pointer outlives the handler.
-    hand_info* const h = held(si, m.id());
+    hand_info* const h = hand_.find(si, m.id());
     if (h)
         h->handling = true;
+    outcome out;
     try {
         out = co_await handler_(m);
     } catch (std::exception const& e) {
@@ -207,35 +221,27 @@ asio::awaitable<void> worker_impl::handle_one(consumer_state& c, entry_batch con
     }
     histograms_.handler_seconds.observe(std::chrono::duration<double>(clock::now() - started).count());
     if (h)
-        h->handling = false; // awaiting its ack (or let go below)
-    // Cancelled at the drain deadline: leave the message pending for others.
-    if (auto cs = co_await asio::this_coro::cancellation_state; cs.cancelled() != asio::cancellation_type::none) {
-        let_go(c.index, si, m.id());
-        throw boost::system::system_error(asio::error::operation_aborted);
-    }
-    ++stats_.handled;
-    if (out.what == outcome::kind::ack) {
+        h->handling = false; // awaiting its ack (or let go)
+    co_return out;
+}
+
+asio::awaitable<void> worker_impl::carry_out(consumer_state& c, message const& m, std::size_t si, verdict const& v,
+                                             std::string marker) {
+    stats_.failed += v.failed;
+    if (v.step == next_step::ack) {
         queue_ack({si, m.id(), c.index, std::move(marker)});
         co_return;
     }
-    if (out.what == outcome::kind::dead_letter) {
-        release_marker(marker, c.name);
-        std::string const why = out.reason.empty() ? std::string{"handler asked to dead-letter"} : out.reason;
-        co_await move_to_dead_letters(m, c, why);
-        co_return;
-    }
-    ++stats_.failed;
     release_marker(marker, c.name);
-    if (deliveries >= opts_.max_deliveries) {
-        std::string const why = out.reason.empty() ? std::string{"handler failed"} : out.reason;
-        co_await move_to_dead_letters(m, c, why);
+    if (v.step == next_step::move_to_dead_letters) {
+        co_await move_to_dead_letter_stream(m, c, v.reason);
         co_return;
     }
     client_.get_logger().log(log_level::debug, fmt::format("worker {}: {} {} attempt {} failed: {}", opts_.group,
-                                                           m.stream(), m.id().to_string(), deliveries, out.reason));
-    if (out.delay.count() > 0) {
+                                                           m.stream(), m.id().to_string(), m.deliveries(), v.reason));
+    if (v.step == next_step::redeliver_later) {
         ++stats_.retried;
-        schedule_retry(si, m.id(), deliveries, out.delay);
+        retrier_->schedule(si, m.id(), v.delay);
     }
     let_go(c.index, si, m.id());
 }
@@ -243,7 +249,8 @@ asio::awaitable<void> worker_impl::handle_one(consumer_state& c, entry_batch con
 // Adds the entry to the dead-letter stream and acknowledges it in one script that acks only
 // if the add succeeded: a crash between the two can neither lose it nor leave a copy behind
 // still pending, and a refused add (wrong type, OOM, NOPERM) leaves it pending.
-asio::awaitable<bool> worker_impl::move_to_dead_letters(message const& m, consumer_state& c, std::string const& reason) {
+asio::awaitable<bool> worker_impl::move_to_dead_letter_stream(message const& m, consumer_state& c,
+                                                             std::string const& reason) {
     std::size_t const si = stream_index(m.stream());
     auto& log = client_.get_logger();
     if (m.field_count() > max_dead_letter_fields) {

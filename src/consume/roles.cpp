@@ -1,0 +1,127 @@
+#include "consume/roles.hpp"
+
+#include "consume/worker_impl.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <fmt/format.h>
+
+namespace redstream::detail {
+
+namespace {
+
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+} // namespace
+
+asio::awaitable<void> redrain_guard::operator()(worker_impl& w, consumer_state& c) {
+    if (drained_at_ == w.reconnect_generation_)
+        co_return;
+    auto const generation = w.reconnect_generation_;
+    if (!co_await w.drain_own_pending(c))
+        drained_at_ = generation;
+}
+
+asio::awaitable<void> claimer::run() {
+    auto self = w_.shared_from_this();
+    consumer_state& c = *state_;
+    redrain_guard redrain;
+    while (!c.stopping()) {
+        co_await redrain(w_, c);
+        for (std::size_t si = 0; si < w_.streams_.size() && !c.stopping(); ++si)
+            co_await scan(si);
+        co_await c.wake->wait(w_.opts_.claim_interval);
+    }
+}
+
+// Delivery counts come from XPENDING for exactly the claimed ids (XAUTOCLAIM has counted this
+// delivery already); an id that is no longer ours, or that this process holds, is not handled.
+asio::awaitable<void> claimer::scan(std::size_t si) {
+    consumer_state& c = *state_;
+    auto const& opts = w_.opts_;
+    stream_id cursor{0, 0};
+    do {
+        request r;
+        r.push("XAUTOCLAIM", w_.streams_[si], opts.group, c.name, opts.min_idle, cursor, "COUNT", opts.claim_batch);
+        result<autoclaim_reply> claimed;
+        auto [ec, n] = co_await w_.conn_.async_exec(r, adapt(claimed), tuple_awaitable);
+        if (ec || !claimed.has_value())
+            co_return;
+        auto& batch = claimed->claimed;
+        batch.set_stream(w_.streams_[si]);
+        w_.touch_held(si, batch);
+        cursor = claimed->next_cursor;
+        if (batch.empty())
+            continue;
+        auto plan = co_await w_.exact_deliveries(si, c.name, batch);
+        std::size_t const fresh = w_.take_fresh(c, si, batch, plan);
+        if (fresh == 0)
+            continue;
+        w_.stats_.claimed += fresh;
+        w_.client_.get_logger().log(log_level::info, fmt::format("worker {}: claimed {} idle message(s) on {}",
+                                                                 opts.group, fresh, w_.streams_[si]));
+        co_await w_.handle_entries(c, batch, plan);
+    } while (cursor != stream_id{0, 0} && !c.stopping());
+}
+
+retrier::retrier(worker_impl& w, std::shared_ptr<consumer_state> state) : w_(w), state_(std::move(state)) {}
+
+void retrier::schedule(std::size_t stream, stream_id id, milliseconds delay) {
+    if (due_.size() >= w_.opts_.max_in_flight)
+        return;
+    due_.push({clock::now() + delay, stream, id, delay / 2});
+    wake();
+}
+
+void retrier::wake() { state_->wake->notify_all(); }
+
+asio::awaitable<void> retrier::run() {
+    auto self = w_.shared_from_this();
+    consumer_state& c = *state_;
+    redrain_guard redrain;
+    while (!c.stopping()) {
+        co_await redrain(w_, c);
+        if (due_.empty()) {
+            co_await c.wake->wait(milliseconds{1000});
+            continue;
+        }
+        auto const due = due_.top().due;
+        if (auto const now = clock::now(); due > now) {
+            co_await c.wake->wait(std::chrono::duration_cast<milliseconds>(due - now) + milliseconds{1});
+            continue;
+        }
+        auto item = due_.top();
+        due_.pop();
+        co_await redeliver(item);
+    }
+}
+
+// XCLAIM moves the message to the retry consumer only if idle at least half its delay, so a
+// message another process took meanwhile is left alone.
+asio::awaitable<void> retrier::redeliver(retry_item item) {
+    consumer_state& c = *state_;
+    request r;
+    r.push("XCLAIM", w_.streams_[item.stream], w_.opts_.group, c.name, item.min_idle, item.id);
+    entry_batch claimed;
+    auto [ec, n] = co_await w_.conn_.async_exec(r, adapt(claimed), tuple_awaitable);
+    if (ec || claimed.empty())
+        co_return; // gone, acked or taken by someone else: nothing to redeliver
+    claimed.set_stream(w_.streams_[item.stream]);
+    w_.touch_held(item.stream, claimed);
+    auto plan = co_await w_.exact_deliveries(item.stream, c.name, claimed);
+    if (w_.take_fresh(c, item.stream, claimed, plan) > 0)
+        co_await w_.handle_entries(c, claimed, plan);
+}
+
+asio::awaitable<void> keeper::run() {
+    auto self = w_.shared_from_this();
+    consumer_state& c = *state_;
+    while (!c.stopping()) {
+        co_await c.wake->wait(w_.hand_.refresh_period());
+        if (!c.stopping())
+            co_await w_.refresh_waiting_entries();
+    }
+}
+
+} // namespace redstream::detail
