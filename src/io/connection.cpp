@@ -29,26 +29,12 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-class exec_entry_impl final : public exec_entry {
-public:
-    using handler_type = asio::any_completion_handler<void(error_code, std::size_t)>;
-
-    exec_entry_impl(request const& req, any_adapter a, handler_type h, asio::any_io_executor ex)
-        : exec_entry(req, std::move(a)), handler_(std::move(h)), ex_(std::move(ex)) {}
-
-    void complete(error_code ec, std::size_t replies) override {
-        auto slot = asio::get_associated_cancellation_slot(handler_);
-        if (slot.is_connected())
-            slot.clear();
-        // Never complete inline: the caller may be inside the reader or its own initiation.
-        // post() runs the handler through its associated executor and keeps work counted.
-        asio::post(ex_, asio::append(std::move(handler_), ec, replies));
-    }
-
-private:
-    handler_type handler_;
-    asio::any_io_executor ex_;
+template <class... Fs>
+struct overloaded : Fs... {
+    using Fs::operator()...;
 };
+template <class... Fs>
+overloaded(Fs...) -> overloaded<Fs...>;
 
 bool is_auth_error(error_code const& ec) noexcept {
     return ec == server_errc::wrongpass || ec == server_errc::noauth || ec == server_errc::noperm;
@@ -93,21 +79,12 @@ connection_impl::connection_impl(asio::any_io_executor ex, config cfg, logger lo
     : ex_(ex), cfg_(std::move(cfg)), log_(std::move(log)), mpx_(cfg_.limits, cfg_.max_write_batch),
       pushes_(ex, cfg_.push_queue_capacity), writer_wakeup_(ex), backoff_timer_(ex), expiry_timer_(ex),
       rng_(std::random_device{}()) {
-    mpx_.set_push_sink([this](push_message&& m) {
-        if (!pushes_.try_send(error_code{}, std::move(m)))
-            ++pushes_dropped_;
-    });
-    mpx_.set_adapter_failure_sink([this](std::exception_ptr ep) {
-        report_exception(log_, log_level::error, ep, "redis {}: a reply adapter threw; its request fails with "
-                         "adapter_failed, the connection goes on", cfg_.redacted_address());
-    });
     backoff_ = cfg_.reconnect.initial_delay;
 }
 
 void connection_impl::wake_writer() { writer_wakeup_.cancel(); }
 
-void connection_impl::exec(request const& req, any_adapter adapter,
-                           asio::any_completion_handler<void(error_code, std::size_t)> h, bool priority) {
+void connection_impl::exec(request const& req, any_adapter adapter, exec_handler h, bool priority) {
     error_code ec;
     bool const subscribing = !req.subscriptions().empty();
     if (closed_)
@@ -124,29 +101,81 @@ void connection_impl::exec(request const& req, any_adapter adapter,
         return;
     }
 
+    bool const must_wait = ever_connected_ && state_ != connection_state::connected && !priority;
     auto slot = asio::get_associated_cancellation_slot(h);
-    auto entry = std::make_unique<exec_entry_impl>(req, std::move(adapter), std::move(h), ex_);
-    if (priority)
-        entry->set_priority();
+    entry_id const id = mpx_.add(req, std::move(adapter), priority);
+    execs_.emplace(id, std::move(h));
     if (slot.is_connected()) {
-        auto* raw = entry.get();
-        slot.assign([self = weak_from_this(), raw](asio::cancellation_type type) {
-            auto s = self.lock();
-            if (!s)
-                return;
+        slot.assign([self = weak_from_this(), id](asio::cancellation_type type) {
+            using ct = asio::cancellation_type;
             // `total` promises no side effect: impossible once the command is on the wire.
-            if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial)) ==
-                    asio::cancellation_type::none &&
-                raw->written())
-                return;
-            s->mpx_.cancel(raw);
+            auto const mode = (type & (ct::terminal | ct::partial)) != ct::none ? cancel_mode::abandon_written
+                                                                                 : cancel_mode::waiting_only;
+            // Completing the request clears this slot, which destroys this lambda: nothing of it
+            // may be touched once cancel() has started.
+            if (auto s = self.lock())
+                s->cancel(id, mode);
         });
     }
-    bool const must_wait = ever_connected_ && state_ != connection_state::connected && !priority;
-    mpx_.add(std::move(entry));
     if (must_wait)
         arm_wait_expiry(std::chrono::steady_clock::now() + req.get_options().wait_for_connection);
     wake_writer();
+}
+
+void connection_impl::cancel(entry_id id, cancel_mode mode) {
+    mpx_.cancel(id, mode, actions_);
+    perform_actions();
+}
+
+// Does what the multiplexer asked for, in its order. Nothing here resumes a caller inline, but
+// a log sink is user code and may close the connection, which adds actions while we run: they
+// are appended to actions_ and this loop reaches them in turn (the flag keeps a nested call from
+// running them out of order).
+void connection_impl::perform_actions() {
+    if (performing_)
+        return;
+    performing_ = true;
+    auto const perform = overloaded{
+        [this](completed& a) { resume(a.id, a.ec, a.replies); },
+        // The multiplexer names no Asio error; callers have always seen this one for a cancel.
+        [this](cancelled& a) { resume(a.id, asio::error::operation_aborted, a.replies); },
+        [this](pushed& a) {
+            if (!pushes_.try_send(error_code{}, std::move(a.message)))
+                ++pushes_dropped_;
+        },
+        [this](adapter_failed& a) {
+            report_exception(log_, log_level::error, a.error,
+                             "redis {}: a reply adapter threw; its request fails with adapter_failed, "
+                             "the connection goes on",
+                             cfg_.redacted_address());
+        },
+    };
+    std::size_t done = 0;
+    try {
+        for (; done < actions_.size(); ++done) {
+            auto a = std::move(actions_[done]); // performing it may grow (and move) actions_
+            std::visit(perform, a);
+        }
+    } catch (...) { // bad_alloc from post(): keep what is left for the next call
+        actions_.erase(actions_.begin(), actions_.begin() + static_cast<std::ptrdiff_t>(done + 1));
+        performing_ = false;
+        throw;
+    }
+    actions_.clear();
+    performing_ = false;
+}
+
+void connection_impl::resume(entry_id id, error_code ec, std::size_t replies) {
+    auto node = execs_.extract(id);
+    if (node.empty())
+        return;
+    exec_handler h{std::move(node.mapped())};
+    auto slot = asio::get_associated_cancellation_slot(h);
+    if (slot.is_connected())
+        slot.clear();
+    // Never complete inline: the caller may be inside the reader or its own initiation.
+    // post() runs the handler through its associated executor and keeps work counted.
+    asio::post(ex_, asio::append(std::move(h), ec, replies));
 }
 
 // One timer serves every request waiting for the connection to come back.
@@ -160,7 +189,9 @@ void connection_impl::arm_wait_expiry(steady_time deadline) {
         if (!s || ec == asio::error::operation_aborted)
             return;
         s->expiry_at_ = steady_time::max();
-        auto next = s->mpx_.expire_waiting(std::chrono::steady_clock::now(), errc::not_connected);
+        auto const now = std::chrono::steady_clock::now();
+        auto const next = s->mpx_.expire_waiting(now, errc::not_connected, s->actions_);
+        s->perform_actions();
         if (next != steady_time::max())
             s->arm_wait_expiry(next);
     });
@@ -188,7 +219,8 @@ void connection_impl::finish(error_code ec) {
     wake_writer();
     backoff_timer_.cancel();
     expiry_timer_.cancel();
-    mpx_.fail_all(ec);
+    mpx_.fail_all(ec, actions_);
+    perform_actions();
     pushes_.close(); // push readers (a client's router) end too, or they would wait forever
 }
 
@@ -250,9 +282,10 @@ asio::awaitable<error_code> connection_impl::run() {
         bool const protocol_fault = ec.category() == resp::parser_category() || ec == errc::unexpected_reply ||
                                     ec == errc::unexpected_push || ec == errc::read_buffer_full;
         mpx_.on_disconnect(was_connected && !protocol_fault ? make_error_code(errc::connection_lost) : ec,
-                           std::chrono::steady_clock::now());
-        if (auto next = mpx_.expire_waiting(std::chrono::steady_clock::now(), errc::not_connected);
-            next != steady_time::max())
+                           std::chrono::steady_clock::now(), actions_);
+        auto const next = mpx_.expire_waiting(std::chrono::steady_clock::now(), errc::not_connected, actions_);
+        perform_actions();
+        if (next != steady_time::max())
             arm_wait_expiry(next);
         if (!ever_connected_ && is_auth_error(ec)) {
             log_.log(log_level::error, fmt::format("redis {}: handshake refused: {}", cfg_.redacted_address(), ec.message()));
@@ -322,7 +355,8 @@ asio::awaitable<error_code> connection_impl::reader() {
             co_return ec;
         rend_ += n;
         error_code pec;
-        rbegin_ += mpx_.consume(std::string_view{rbuf_.data() + rbegin_, rend_ - rbegin_}, pec);
+        rbegin_ += mpx_.consume(std::string_view{rbuf_.data() + rbegin_, rend_ - rbegin_}, pec, actions_);
+        perform_actions(); // before a protocol error ends the session: those replies were good
         if (rbegin_ == rend_)
             rbegin_ = rend_ = 0;
         if (pec) {
@@ -408,16 +442,16 @@ asio::awaitable<error_code> connection_impl::handshake() {
 }
 
 void connection_impl::restore_subscriptions() {
-    restore_req_.clear();
+    request restore; // exec() copies it: it may die with this scope
     auto const& ch = mpx_.channels();
     auto const& pat = mpx_.patterns();
     if (!ch.empty())
-        restore_req_.push("SUBSCRIBE", ch);
+        restore.push("SUBSCRIBE", ch);
     if (!pat.empty())
-        restore_req_.push("PSUBSCRIBE", pat);
-    if (restore_req_.commands() == 0)
+        restore.push("PSUBSCRIBE", pat);
+    if (restore.commands() == 0)
         return;
-    exec(restore_req_, adapt_ignore(),
+    exec(restore, adapt_ignore(),
          [self = shared_from_this()](error_code ec, std::size_t) {
              if (ec && ec != errc::closed)
                  self->log_.log(log_level::warn, fmt::format("redis {}: restoring subscriptions failed: {}",

@@ -10,9 +10,11 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
+#include <unordered_map>
 #include <vector>
 
 namespace redstream::detail {
@@ -23,11 +25,13 @@ namespace asio = boost::asio;
 /// public object until they have finished.
 class connection_impl : public std::enable_shared_from_this<connection_impl> {
 public:
+    using exec_handler = asio::any_completion_handler<void(error_code, std::size_t)>;
+
     connection_impl(asio::any_io_executor ex, config cfg, logger log);
 
     asio::awaitable<error_code> run();
-    void exec(request const& req, any_adapter adapter,
-              asio::any_completion_handler<void(error_code, std::size_t)> h, bool priority);
+    /// `req` is copied before exec() returns: it need not outlive the call.
+    void exec(request const& req, any_adapter adapter, exec_handler h, bool priority);
     void close();
     /// Ends the connection for good: fails every request with `ec`, ends push readers.
     void finish(error_code ec);
@@ -66,6 +70,9 @@ private:
     void wake_writer();
     void arm_wait_expiry(steady_time deadline);
     void restore_subscriptions();
+    void cancel(entry_id id, cancel_mode mode);
+    void perform_actions();
+    void resume(entry_id id, error_code ec, std::size_t replies);
 
     std::optional<transport> transport_;
     asio::steady_timer writer_wakeup_;
@@ -80,7 +87,11 @@ private:
     std::minstd_rand rng_;
     bool handshaking_ = true;
     bool ever_connected_ = false;
-    request restore_req_;
+    // The callers of the requests in mpx_, by the id it gave them. Handlers are only ever
+    // move-constructed in and out (Asio 1.26's any_completion_handler cannot be assigned).
+    std::unordered_map<entry_id, exec_handler> execs_;
+    action_list actions_; // what mpx_ asked for and perform_actions() has not done yet
+    bool performing_ = false;
 };
 
 } // namespace redstream::detail

@@ -7,59 +7,72 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <exception>
-#include <functional>
-#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
+#include <variant>
+#include <vector>
 
 namespace redstream::detail {
 
 using steady_time = std::chrono::steady_clock::time_point;
 
-/// One request travelling through the multiplexer. The Asio glue derives from it to hold the
-/// caller's completion handler.
-class exec_entry {
-public:
-    exec_entry(request const& req, any_adapter adapter) noexcept
-        : req_(&req), adapter_(std::move(adapter)), replies_expected_(req.expected_replies()),
-          confirmations_(req.subscriptions()), wait_(req.get_options().wait_for_connection) {}
-    exec_entry(exec_entry const&) = delete;
-    exec_entry& operator=(exec_entry const&) = delete;
-    virtual ~exec_entry() = default;
+/// Names a request to the driver that added it. One multiplexer never reuses an id, so a stale
+/// id (a cancellation racing the completion) finds nothing and does nothing.
+enum class entry_id : std::uint64_t {};
 
-    /// Called exactly once, unless the entry was abandoned (its caller was completed already).
-    virtual void complete(error_code ec, std::size_t replies) = 0;
+/// The request ended: resume its caller with `ec` and the number of replies it received.
+struct completed {
+    entry_id id;
+    error_code ec;
+    std::size_t replies = 0;
+};
 
-    [[nodiscard]] bool written() const noexcept { return written_; }
-    [[nodiscard]] bool abandoned() const noexcept { return abandoned_; }
-    [[nodiscard]] bool priority() const noexcept { return priority_; }
-    void set_priority() noexcept { priority_ = true; }
-    [[nodiscard]] std::string const& first_error() const noexcept { return adapter_.first_error(); }
+/// The request was cancelled through cancel(). Kept apart from `completed` so that this layer
+/// names no Asio error: the driver resumes the caller with its own "operation aborted" code.
+struct cancelled {
+    entry_id id;
+    std::size_t replies = 0;
+};
 
-private:
-    friend class multiplexer;
+/// A RESP3 push for the connection's push receivers (subscription confirmations are not pushed:
+/// the multiplexer consumes them).
+struct pushed {
+    push_message message;
+};
 
-    [[nodiscard]] bool is_subscription() const noexcept { return !confirmations_.empty(); }
+/// An adapter threw. Its request fails with errc::adapter_failed (a `completed` action for it
+/// follows) and the connection goes on; this action exists so the driver can log the exception.
+struct adapter_failed {
+    entry_id id;
+    std::exception_ptr error;
+};
 
-    request const* req_;               // read only until the payload is copied into a write
-    any_adapter adapter_;
-    std::size_t replies_expected_;
-    std::size_t replies_done_ = 0;
-    std::vector<std::size_t> confirmations_; // pushes still expected per subscription command
-    std::size_t confirm_index_ = 0;
-    std::chrono::milliseconds wait_;         // how long it may wait for a connection
-    steady_time deadline_ = steady_time::max();
-    error_code ec_;
-    bool written_ = false;
-    bool abandoned_ = false;
-    bool priority_ = false;
+/// What the driver must do after an event, in the order it happened: completions and pushes
+/// interleave exactly as their replies arrived on the wire.
+using action = std::variant<completed, cancelled, pushed, adapter_failed>;
+using action_list = std::vector<action>;
+
+/// What cancel() may do to a request whose bytes are already in a write buffer.
+enum class cancel_mode {
+    waiting_only,    // leave it alone (cancellation_type::total promises no side effect)
+    abandon_written, // complete it now and discard its reply when it arrives
 };
 
 /// The socket-free core of a connection: queues requests, coalesces them into one write buffer,
 /// matches replies to requests in FIFO order and routes RESP3 pushes elsewhere.
+///
+/// It never calls out. Every event method appends to an action_list what the driver must then
+/// do (resume a caller, deliver a push, log an adapter failure); each entry yields exactly one
+/// `completed` or `cancelled` action.
+///
+/// Ownership: add() copies what it needs from the request (payload, reply and subscription
+/// counts, wait option), so the caller's request may be destroyed or reused as soon as add()
+/// returns. The adapter's targets must live until the entry's completion action, or until it
+/// was cancelled (a cancelled entry's reply is parsed into nothing).
 ///
 /// Invariant: an entry whose bytes went into a write buffer is never removed before its replies
 /// arrive (cancel only abandons it), so the reply FIFO never slips.
@@ -73,8 +86,8 @@ public:
     multiplexer(resp::parser_limits limits, std::size_t max_write_batch);
     ~multiplexer();
 
-    /// Queues an entry; priority entries (the handshake) go before every ordinary one.
-    void add(std::unique_ptr<exec_entry> e);
+    /// Queues a request; priority entries (the handshake) go before every ordinary one.
+    [[nodiscard]] entry_id add(request const& req, any_adapter adapter, bool priority = false);
 
     /// Moves waiting entries (only priority ones when `priority_only`) into the write buffer, up
     /// to max_write_batch bytes, and into the reply FIFO. Returns how many were moved.
@@ -85,28 +98,24 @@ public:
 
     /// Parses replies from `in` and dispatches them. Returns bytes consumed; sets `ec` on a
     /// protocol error or a reply nobody asked for (the connection must then be dropped).
-    [[nodiscard]] std::size_t consume(std::string_view in, error_code& ec);
+    /// The actions for what was parsed before an error are appended all the same.
+    [[nodiscard]] std::size_t consume(std::string_view in, error_code& ec, action_list& out);
     /// Bytes that must be buffered before parsing can progress (0: unknown).
     [[nodiscard]] std::size_t bytes_hint() const noexcept { return parser_.bytes_hint(); }
 
-    /// Per-operation cancellation: a waiting entry is removed and completed with
-    /// operation_aborted; a written one is completed now and its reply discarded when it comes.
-    void cancel(exec_entry* e);
+    /// Per-operation cancellation: a waiting entry is removed; a written one (with
+    /// cancel_mode::abandon_written) is abandoned and its reply discarded when it comes. Either
+    /// yields a `cancelled` action. Unknown, finished or already abandoned ids are ignored.
+    void cancel(entry_id id, cancel_mode mode, action_list& out);
 
     /// The connection dropped: fails in-flight entries and waiting entries that may not wait;
     /// starts the wait deadline of the others. Resets the parser.
-    void on_disconnect(error_code ec, steady_time now);
+    void on_disconnect(error_code ec, steady_time now, action_list& out);
     /// Fails waiting entries whose deadline has passed; returns the next deadline.
-    steady_time expire_waiting(steady_time now, error_code ec);
+    [[nodiscard]] steady_time expire_waiting(steady_time now, error_code ec, action_list& out);
     /// Fails every entry (closing).
-    void fail_all(error_code ec);
+    void fail_all(error_code ec, action_list& out);
 
-    void set_push_sink(std::function<void(push_message&&)> sink) { push_sink_ = std::move(sink); }
-    /// Told about every exception an adapter threw (the request fails with errc::adapter_failed
-    /// and the connection goes on); the sink must not throw.
-    void set_adapter_failure_sink(std::function<void(std::exception_ptr)> sink) {
-        adapter_failure_sink_ = std::move(sink);
-    }
     /// RESP2 has no pushes: on such a connection a '>' frame is a protocol error.
     void set_pushes_allowed(bool allowed) noexcept { pushes_allowed_ = allowed; }
 
@@ -120,27 +129,46 @@ public:
 private:
     enum class route { none, reply, push, subscription_error };
 
+    /// One request travelling through the multiplexer, owning everything it still needs.
+    struct entry {
+        entry(entry_id key, request const& req, any_adapter a, bool goes_first);
+
+        [[nodiscard]] bool is_subscription() const noexcept { return !confirmations.empty(); }
+
+        entry_id id;
+        std::string payload; // emptied once copied into a write buffer
+        any_adapter adapter;
+        std::size_t replies_expected;
+        std::size_t replies_done = 0;
+        std::vector<std::size_t> confirmations; // pushes still expected per subscription command
+        std::size_t confirm_index = 0;
+        std::chrono::milliseconds wait; // how long it may wait for a connection
+        steady_time deadline = steady_time::max();
+        error_code ec;
+        bool priority;
+        bool abandoned = false;
+    };
+
     void start_reply(resp::node const& n, error_code& ec);
-    void on_element(resp::node const& n);
-    [[nodiscard]] error_code feed_adapter(exec_entry& e, std::size_t index, resp::node const& n);
-    void finish_reply();
+    void on_element(resp::node const& n, action_list& out);
+    [[nodiscard]] error_code feed_adapter(entry& e, std::size_t index, resp::node const& n, action_list& out);
+    void finish_reply(action_list& out);
     void collect_push(push_message& p, resp::node const& n);
-    void finish_push(push_message& p);
-    void confirm_subscription();
-    void pop_front_and_complete();
-    static void finish(exec_entry& e, error_code ec);
+    void finish_push(push_message& p, action_list& out);
+    void confirm_subscription(action_list& out);
+    void pop_front_and_complete(action_list& out);
+    static void finish(entry const& e, error_code ec, action_list& out);
 
     resp::parser parser_;
     std::size_t max_write_batch_;
     std::string write_buffer_;
-    std::deque<std::unique_ptr<exec_entry>> waiting_;
-    std::deque<std::unique_ptr<exec_entry>> written_;
+    std::deque<entry> waiting_;
+    std::deque<entry> written_;
+    std::uint64_t next_id_ = 0;
     route route_ = route::none;
     bool skip_reply_ = false;
     push_message push_;
     push_message oob_push_; // a push that arrived inside another reply
-    std::function<void(push_message&&)> push_sink_;
-    std::function<void(std::exception_ptr)> adapter_failure_sink_;
     std::set<std::string> channels_;
     std::set<std::string> patterns_;
     std::string error_detail_;

@@ -8,19 +8,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <iterator>
 #include <string_view>
+#include <variant>
 
 using namespace redstream;
-
-namespace {
-
-class fuzz_entry final : public detail::exec_entry {
-public:
-    using exec_entry::exec_entry;
-    void complete(error_code, std::size_t) override {}
-};
-
-} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size) {
     if (size < 1)
@@ -32,8 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     limits.max_bulk_length = 1 << 16;
     limits.max_aggregate_size = 1 << 12;
     detail::multiplexer mpx{limits, 1 << 16};
-    std::size_t pushes = 0;
-    mpx.set_push_sink([&](push_message&&) { ++pushes; });
+    detail::action_list actions;
 
     request one;
     one.push("X");
@@ -50,19 +42,30 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     any_adapter adapters[] = {adapt(rr), adapt(ac), adapt(ps), adapt(pe), adapt(si),
                               adapt(gi), adapt(ci), adapt(eb), adapt_each(strs), adapt(num)};
     for (auto& a : adapters)
-        mpx.add(std::make_unique<fuzz_entry>(one, std::move(a)));
+        (void)mpx.add(one, std::move(a));
     (void)mpx.prepare_write(false);
     mpx.commit_write();
 
+    // Every entry must end exactly once, however the input goes.
+    std::size_t completions = 0;
+    auto const drain = [&] {
+        for (auto const& a : actions)
+            completions += std::holds_alternative<detail::completed>(a) ? 1 : 0;
+        actions.clear();
+    };
     std::string buffer;
     for (std::size_t at = 0; at < wire.size(); at += chunk) {
         buffer.append(wire.substr(at, chunk));
         error_code ec;
-        std::size_t used = mpx.consume(buffer, ec);
+        std::size_t used = mpx.consume(buffer, ec, actions);
+        drain();
         buffer.erase(0, used);
         if (ec)
             break;
     }
-    mpx.fail_all(make_error_code(errc::closed));
+    mpx.fail_all(make_error_code(errc::closed), actions);
+    drain();
+    if (completions != std::size(adapters))
+        std::abort();
     return 0;
 }
