@@ -71,7 +71,7 @@ void worker_impl::arm_ack_timer() {
     if (ack_timer_armed_)
         return;
     ack_timer_armed_ = true;
-    ack_timer_.expires_after(ack_retry_delay_.count() > 0 ? ack_retry_delay_ : opts_.ack_flush_interval);
+    ack_timer_.expires_after(ack_backoff_.last().count() > 0 ? ack_backoff_.last() : opts_.ack_flush_interval);
     ack_timer_.async_wait([w = weak_from_this()](error_code ec) {
         auto self = w.lock();
         if (!self)
@@ -102,7 +102,7 @@ void worker_impl::ack_failed(std::vector<ack_record>&& records, bool back_off) {
     if (ack_queue_.size() == records.size())
         first_ack_queued_ = clock::now();
     if (back_off)
-        ack_retry_delay_ = std::clamp(ack_retry_delay_ * 2, milliseconds{20}, milliseconds{1000});
+        ack_backoff_.next();
     arm_ack_timer();
 }
 
@@ -222,7 +222,7 @@ void worker_impl::ack_flush_done(flush_op& op, error_code ec) {
         }
     }
     if (!refused) {
-        ack_retry_delay_ = milliseconds{0};
+        ack_backoff_.reset();
         ack_failures_logged_ = 0;
     }
     if (!again.empty())

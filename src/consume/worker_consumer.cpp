@@ -1,5 +1,7 @@
 #include "consume/worker_impl.hpp"
 
+#include "io/client_internals.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -166,7 +168,7 @@ asio::awaitable<bool> worker_impl::park(consumer_state& c, std::uint64_t generat
 }
 
 asio::awaitable<void> worker_impl::after_read_error(consumer_state& c, error_code ec, std::string const& text,
-                                                    milliseconds& backoff) {
+                                                    exponential_backoff& backoff) {
     ++stats_.read_errors;
     if (ec == errc::connection_lost)
         shrink_reads_after_drop(); // both the reads of new messages and of our pending list
@@ -193,8 +195,7 @@ asio::awaitable<void> worker_impl::after_read_error(consumer_state& c, error_cod
                                               ec.message(), text.empty() ? "" : ": ", text));
     }
     // Bounded exponential backoff; a reconnect wakes us at once.
-    co_await c.wake->wait(backoff);
-    backoff = std::min(backoff * 2, milliseconds{2000});
+    co_await c.wake->wait(backoff.next());
 }
 
 asio::awaitable<void> worker_impl::consumer_main(std::shared_ptr<consumer_state> state) {
@@ -206,7 +207,7 @@ asio::awaitable<void> worker_impl::consumer_main(std::shared_ptr<consumer_state>
     std::uint64_t seen_reconnect = reconnect_generation_;
     bool drain_pending = true; // start with our own pending list
     bool want_block = false;
-    milliseconds backoff{50};
+    exponential_backoff backoff{milliseconds{50}, milliseconds{2000}};
 
     while (!c.stopping) {
         if (drain_pending || seen_reconnect != reconnect_generation_) {
@@ -220,7 +221,7 @@ asio::awaitable<void> worker_impl::consumer_main(std::shared_ptr<consumer_state>
             if (failure && !c.stopping)
                 co_await after_read_error(c, failure.ec, failure.text, backoff);
             else
-                backoff = milliseconds{50};
+                backoff.reset();
             continue;
         }
         bool blocked = false;
@@ -236,7 +237,7 @@ asio::awaitable<void> worker_impl::consumer_main(std::shared_ptr<consumer_state>
             if (blocked) {
                 blocker_active_ = true;
                 if (!wake_conn_) {
-                    co_await client_.acquire_block_turn();
+                    co_await client_internals::acquire_block_turn(client_);
                     flush_acks();
                 }
             }
@@ -247,7 +248,7 @@ asio::awaitable<void> worker_impl::consumer_main(std::shared_ptr<consumer_state>
         current->started = false;
         if (blocked) {
             if (!wake_conn_)
-                client_.release_block_turn();
+                client_internals::release_block_turn(client_);
             blocker_active_ = false;
         }
 
@@ -262,10 +263,10 @@ asio::awaitable<void> worker_impl::consumer_main(std::shared_ptr<consumer_state>
             co_await after_read_error(c, ec, text, backoff);
             continue;
         }
-        backoff = milliseconds{50};
+        backoff.reset();
         auto& reply = *current->reply;
         std::size_t const got = reply.entry_count();
-        ++stats_.reads;
+        ++stats_.read_replies;
         stats_.empty_reads += got == 0;
         release(c.index, current->granted - std::min(got, current->granted));
         if (got == 0) {
@@ -278,7 +279,7 @@ asio::awaitable<void> worker_impl::consumer_main(std::shared_ptr<consumer_state>
                 break;
             continue;
         }
-        stats_.read += got;
+        stats_.messages_read += got;
         histograms_.batch_entries.observe(static_cast<double>(got));
         if (got >= current->granted)
             grow_reads();
@@ -310,7 +311,7 @@ asio::awaitable<void> worker_impl::consumer_main(std::shared_ptr<consumer_state>
         }
         std::size_t const got = s->reply->entry_count();
         release(c.index, s->granted - std::min(got, s->granted));
-        stats_.read += got;
+        stats_.messages_read += got;
         co_await handle_batch(c, *s->reply);
     }
 }

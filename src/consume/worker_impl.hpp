@@ -4,6 +4,8 @@
 #include <redstream/protocol/stream_readers.hpp>
 #include <redstream/consume/worker.hpp>
 
+#include "io/backoff.hpp"
+
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -202,7 +204,7 @@ private:
     void start_read(consumer_state& c, std::shared_ptr<read_slot> const& s, std::size_t count, bool block);
     asio::awaitable<bool> park(consumer_state& c, std::uint64_t generation);
     asio::awaitable<void> after_read_error(consumer_state& c, error_code ec, std::string const& text,
-                                           milliseconds& backoff);
+                                           exponential_backoff& backoff);
     std::size_t available(consumer_state const& c) const;
     asio::awaitable<std::size_t> acquire(consumer_state& c, std::size_t want);
     void release(std::size_t consumer, std::size_t n);
@@ -278,7 +280,7 @@ private:
     std::unique_ptr<wake_signal> acks_signal_;
     asio::steady_timer ack_timer_;
     bool ack_timer_armed_ = false;
-    milliseconds ack_retry_delay_{0};
+    exponential_backoff ack_backoff_{milliseconds{20}, milliseconds{1000}};
     std::vector<ack_record> ack_queue_;
     std::vector<std::string> markers_to_retry_; // acked without their "done" marker (OOM): written later
     clock::time_point first_ack_queued_{};

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <redstream/detail/fwd.hpp>
 #include <redstream/protocol/adapter.hpp>
 #include <redstream/io/config.hpp>
 #include <redstream/io/logger.hpp>
@@ -17,10 +18,6 @@
 #include <string>
 
 namespace redstream {
-
-namespace detail {
-class connection_impl;
-}
 
 enum class connection_state { idle, connecting, connected, disconnected, closed };
 
