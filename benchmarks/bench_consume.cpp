@@ -185,8 +185,8 @@ asio::awaitable<std::chrono::steady_clock::time_point> framework_consume(client&
     }
     auto const all_acked = std::chrono::steady_clock::now();
     auto const st = w.stats();
-    fmt::print("           worker: {} reads ({} empty), {} ack batches, wake-up {}\n", st.reads, st.empty_reads,
-               st.ack_batches, st.wakeup);
+    fmt::print("           worker: {} reads ({} empty), {} ack batches, wake-up {}\n", st.read_replies,
+               st.empty_reads, st.ack_batches, to_string(st.wakeup));
     w.stop();
     while (!finished) {
         poll.expires_after(std::chrono::milliseconds{1});

@@ -1,8 +1,8 @@
 #include "cli_common.hpp"
+#include "io/use_tuple.hpp"
 
 #include <redstream/protocol/error.hpp>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -96,7 +96,7 @@ session::session(std::string url, bool quiet_logs) : url_(std::move(url)) {
     run([this, address]() -> asio::awaitable<void> {
         request ping{request::options{std::chrono::milliseconds{3000}}};
         ping.push("PING");
-        auto [ec, n] = co_await client_->connection().async_exec(ping, adapt_ignore(), asio::as_tuple(asio::use_awaitable));
+        auto [ec, n] = co_await client_->connection().async_exec(ping, adapt_ignore(), detail::use_tuple);
         if (!ec)
             co_return;
         if (auto why = client_->connection().stats().last_error; why)

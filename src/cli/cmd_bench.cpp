@@ -3,6 +3,7 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "io/use_tuple.hpp"
 
 #include <redstream/scaling/autoscaler.hpp>
 #include <redstream/protocol/stream_readers.hpp>
@@ -10,7 +11,6 @@
 
 #include "support/private_redis.hpp"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -143,7 +143,7 @@ asio::awaitable<void> produce(client& c, std::string const& stream, bench_config
             if (--running == 0)
                 all_done.cancel();
         }, asio::detached);
-    co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await all_done.async_wait(detail::use_tuple);
 }
 
 asio::awaitable<void> burn(std::uint64_t us) {
@@ -246,7 +246,7 @@ asio::awaitable<void> run_bench(client& c, bench_config const& cfg, bench_result
             last_consumers = st.consumers;
         }
         res.consumers_max = std::max(res.consumers_max, st.consumers);
-        auto const lag = produced > st.read ? produced - st.read : 0;
+        auto const lag = produced > st.messages_read ? produced - st.messages_read : 0;
         std::string const extra = fmt::format("lag {:>8} consumers {:>3}", lag, st.consumers);
         progress(cfg, "consume", st.acked, cfg.messages, static_cast<double>(st.acked) / s, extra);
         if (st.acked >= cfg.messages) {
@@ -322,10 +322,7 @@ void print_result(bench_config const& cfg, bench_result& r, std::string const& w
     }
     fmt::print("\nredstream bench: {} messages, {} B payload x {} field(s), {} consumer(s), batch {}, wake-up {}, {}\n",
                cfg.messages, cfg.payload, cfg.fields, cfg.consumers == 0 ? std::string{"auto"} : std::to_string(cfg.consumers),
-               cfg.batch, cfg.wakeup == wakeup_mode::dedicated ? "dedicated"
-                          : cfg.wakeup == wakeup_mode::keyspace ? "keyspace"
-                          : cfg.wakeup == wakeup_mode::block_slice ? "block_slice" : "automatic",
-               where);
+               cfg.batch, to_string(cfg.wakeup), where);
     fmt::print("  {:<28} {:>14}\n", "produce", fmt::format("{:.0f} msg/s", r.produce_rate));
     fmt::print("  {:<28} {:>14}\n", "consume + ack", fmt::format("{:.0f} msg/s", r.consume_rate));
     fmt::print("  {:<28} {:>14}\n", "client CPU", fmt::format("{:.2f} us/msg", r.client_cpu_us));

@@ -4,12 +4,12 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "io/use_tuple.hpp"
 
 #include <redstream/ops/http_endpoint.hpp>
 #include <redstream/ops/metrics.hpp>
 #include <redstream/consume/worker.hpp>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -39,7 +39,7 @@ namespace redstream::cli {
 namespace {
 
 using namespace asio::experimental::awaitable_operators;
-constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+using detail::use_tuple;
 
 // Every child started for --exec, from its start until waitpid() collected it. A handler that
 // gives up on its child (cancelled at the drain deadline, or its frame destroyed) kills it and
@@ -227,7 +227,7 @@ struct exec_context {
 asio::awaitable<bool> feed(asio::writable_pipe& pipe, std::string const& input, milliseconds limit) {
     asio::steady_timer timer{pipe.get_executor(), limit};
     auto const r =
-        co_await (asio::async_write(pipe, asio::buffer(input), tuple_awaitable) || timer.async_wait(tuple_awaitable));
+        co_await (asio::async_write(pipe, asio::buffer(input), use_tuple) || timer.async_wait(use_tuple));
     // Cancelled at the drain deadline: both operations ended with operation_aborted.
     if (auto cs = co_await asio::this_coro::cancellation_state; cs.cancelled() != asio::cancellation_type::none)
         throw boost::system::system_error(asio::error::operation_aborted);

@@ -18,9 +18,10 @@ namespace {
 // to KEYS[2], without the metadata dead-lettering added, and deletes them from the dead-letter
 // stream, atomically: an entry is never in both or in neither.
 // The metadata is exactly the block the worker appends after the message's own fields, in this
-// order (worker_impl::dead_letter): only that trailing block is stripped, so a message's own field
-// named like one (`last_error`, `deliveries`...) is kept. An entry that does not end with the block
-// was not written by a worker: it is replayed as it is.
+// order (worker_impl::move_to_dead_letter_stream, which carries out the `dead_letter` outcome):
+// only that trailing block is stripped, so a message's own field named like one (`last_error`,
+// `deliveries`...) is kept. An entry that does not end with the block was not written by a worker:
+// it is replayed as it is.
 constexpr std::string_view replay_script = R"lua(
 local meta = {'origin_stream', 'origin_id', 'origin_group', 'origin_consumer', 'deliveries', 'last_error',
               'dead_lettered_at_ms'}

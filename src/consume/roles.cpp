@@ -2,18 +2,11 @@
 
 #include "consume/worker_impl.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include "io/use_tuple.hpp"
 
 #include <fmt/format.h>
 
 namespace redstream::detail {
-
-namespace {
-
-constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
-
-} // namespace
 
 asio::awaitable<void> redrain_guard::operator()(worker_impl& w, consumer_state& c) {
     if (drained_at_ == w.reconnect_generation_)
@@ -45,7 +38,7 @@ asio::awaitable<void> claimer::scan(std::size_t si) {
         request r;
         r.push("XAUTOCLAIM", w_.streams_[si], opts.group, c.name, opts.min_idle, cursor, "COUNT", opts.claim_batch);
         result<autoclaim_reply> claimed;
-        auto [ec, n] = co_await w_.conn_.async_exec(r, adapt(claimed), tuple_awaitable);
+        auto [ec, n] = co_await w_.conn_.async_exec(r, adapt(claimed), use_tuple);
         if (ec || !claimed.has_value())
             co_return;
         auto& batch = claimed->claimed;
@@ -104,7 +97,7 @@ asio::awaitable<void> retrier::redeliver(retry_item item) {
     request r;
     r.push("XCLAIM", w_.streams_[item.stream], w_.opts_.group, c.name, item.min_idle, item.id);
     entry_batch claimed;
-    auto [ec, n] = co_await w_.conn_.async_exec(r, adapt(claimed), tuple_awaitable);
+    auto [ec, n] = co_await w_.conn_.async_exec(r, adapt(claimed), use_tuple);
     if (ec || claimed.empty())
         co_return; // gone, acked or taken by someone else: nothing to redeliver
     claimed.set_stream(w_.streams_[item.stream]);

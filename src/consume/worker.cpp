@@ -1,8 +1,10 @@
 #include "consume/worker_impl.hpp"
 
+#include "io/client_internals.hpp"
 #include "io/report_exception.hpp"
+#include "io/use_tuple.hpp"
+#include "protocol/stream_list.hpp"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -21,15 +23,14 @@ namespace redstream {
 namespace detail {
 
 using namespace asio::experimental::awaitable_operators;
-constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
 asio::awaitable<bool> wake_signal::wait(milliseconds limit) {
     if (limit == milliseconds::max()) {
-        co_await timer_.async_wait(tuple_awaitable);
+        co_await timer_.async_wait(use_tuple);
     } else {
         asio::steady_timer bound{timer_.get_executor()};
         bound.expires_after(limit);
-        co_await (timer_.async_wait(tuple_awaitable) || bound.async_wait(tuple_awaitable));
+        co_await (timer_.async_wait(use_tuple) || bound.async_wait(use_tuple));
     }
     auto cs = co_await asio::this_coro::cancellation_state;
     co_return cs.cancelled() == asio::cancellation_type::none;
@@ -50,11 +51,7 @@ worker_impl::worker_impl(client& c, worker_options opts)
     : client_(c), conn_(c.connection()), opts_(std::move(opts)),
       flow_({opts_.batch, opts_.max_in_flight, opts_.max_in_flight_per_consumer}), hand_(opts_.min_idle),
       acks_({opts_.ack_batch, opts_.ack_flush_interval}), ack_timer_(c.get_executor()) {
-    if (!opts_.stream.empty())
-        streams_.insert(streams_.begin(), opts_.stream);
-    for (auto const& s : opts_.streams)
-        if (std::find(streams_.begin(), streams_.end(), s) == streams_.end())
-            streams_.push_back(s);
+    streams_ = stream_list(opts_.stream, opts_.streams);
     if (streams_.empty())
         throw std::invalid_argument("redstream::worker: worker_options needs a stream (or streams)");
     if (opts_.group.empty())
@@ -102,7 +99,7 @@ asio::awaitable<void> worker_impl::ensure_groups() {
 }
 
 asio::awaitable<bool> worker_impl::prepare() {
-    milliseconds backoff{100};
+    exponential_backoff backoff{milliseconds{100}, milliseconds{2000}};
     while (!life_.stop_requested()) {
         std::string failure;
         try {
@@ -117,9 +114,8 @@ asio::awaitable<bool> worker_impl::prepare() {
             failure = e.what();
         }
         client_.get_logger().log(log_level::warn, fmt::format("worker {}: cannot start yet ({}); retrying in {} ms",
-                                                              opts_.group, failure, backoff.count()));
-        co_await stop_signal_->wait(backoff);
-        backoff = std::min(backoff * 2, milliseconds{2000});
+                                                              opts_.group, failure, backoff.next().count()));
+        co_await stop_signal_->wait(backoff.last());
     }
     co_return false;
 }
@@ -128,7 +124,7 @@ asio::awaitable<bool> worker_impl::group_exists(std::string const& stream) {
     request r;
     r.push("XINFO", "GROUPS", stream);
     result<std::vector<group_info>> groups;
-    auto [ec, n] = co_await conn_.async_exec(r, adapt(groups), asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] = co_await conn_.async_exec(r, adapt(groups), use_tuple);
     if (ec || !groups.has_value())
         co_return false;
     co_return std::any_of(groups->begin(), groups->end(), [&](group_info const& g) { return g.name == opts_.group; });
@@ -166,7 +162,7 @@ asio::awaitable<bool> worker_impl::subscribe_keyspace() {
     std::string why;
     for (auto const& s : streams_) {
         try {
-            keyspace_listeners_.push_back(co_await client_.add_keyspace_listener(s, on_xadd));
+            keyspace_listeners_.push_back(co_await client_internals::add_keyspace_listener(client_, s, on_xadd));
         } catch (boost::system::system_error const& e) {
             failed = e.code();
             why = e.what();
@@ -176,7 +172,7 @@ asio::awaitable<bool> worker_impl::subscribe_keyspace() {
     if (!failed)
         co_return true;
     for (auto id : keyspace_listeners_)
-        client_.remove_keyspace_listener(id);
+        client_internals::remove_keyspace_listener(client_, id);
     keyspace_listeners_.clear();
     if (is_transient_error(failed))
         throw boost::system::system_error(failed, why);
@@ -189,20 +185,20 @@ asio::awaitable<bool> worker_impl::subscribe_keyspace() {
 asio::awaitable<void> worker_impl::choose_wakeup() {
     bool keyspace = false;
     if (opts_.wakeup == wakeup_mode::automatic || opts_.wakeup == wakeup_mode::keyspace)
-        keyspace = co_await client_.keyspace_events_enabled(opts_.configure_keyspace_events) &&
+        keyspace = co_await client_internals::keyspace_events_enabled(client_, opts_.configure_keyspace_events) &&
                    co_await subscribe_keyspace();
     if (opts_.wakeup == wakeup_mode::keyspace && !keyspace)
         throw std::runtime_error("redstream::worker: wakeup_mode::keyspace needs RESP3, notify-keyspace-events "
                                  "with K and t (or set configure_keyspace_events) and the right to subscribe");
     block_mode_ = !keyspace;
-    stats_.wakeup = keyspace ? "keyspace" : "block_slice";
+    stats_.wakeup = keyspace ? wakeup_mode::keyspace : wakeup_mode::block_slice;
     if (opts_.wakeup == wakeup_mode::dedicated) {
         open_wake_connection();
-        stats_.wakeup = "dedicated";
+        stats_.wakeup = wakeup_mode::dedicated;
     }
     // Notifications are fire-and-forget: after a reconnect everyone re-reads (own pending
     // list first, since reads lost with the connection may have delivered entries).
-    reconnect_listener_ = client_.add_reconnect_listener([w = weak_from_this()] {
+    reconnect_listener_ = client_internals::add_reconnect_listener(client_, [w = weak_from_this()] {
         if (auto self = w.lock()) {
             ++self->reconnect_generation_;
             self->wake_all();
@@ -464,10 +460,10 @@ asio::awaitable<void> worker_impl::shutdown() {
     if (wake_conn_)
         wake_conn_->close();
     for (auto id : keyspace_listeners_)
-        client_.remove_keyspace_listener(id);
+        client_internals::remove_keyspace_listener(client_, id);
     keyspace_listeners_.clear();
     if (reconnect_listener_)
-        client_.remove_reconnect_listener(*reconnect_listener_);
+        client_internals::remove_reconnect_listener(client_, *reconnect_listener_);
     reconnect_listener_.reset();
 }
 
@@ -488,7 +484,7 @@ return 1
     request r;
     r.push("EVAL", script, streams_.size(), streams_, opts_.group, name);
     result<std::int64_t> out;
-    auto [ec, n] = co_await conn_.async_exec(r, adapt(out), tuple_awaitable);
+    auto [ec, n] = co_await conn_.async_exec(r, adapt(out), use_tuple);
     if (ec || !out.has_value()) {
         client_.get_logger().log(log_level::debug, fmt::format("worker {}: could not delete consumer {}: {}", opts_.group,
                                                                name, ec ? ec.message() : out.error().message));

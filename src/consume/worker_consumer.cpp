@@ -1,5 +1,7 @@
 #include "consume/worker_impl.hpp"
 
+#include "io/client_internals.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -128,7 +130,7 @@ asio::awaitable<bool> worker_impl::park(consumer_state& c, std::uint64_t generat
 }
 
 asio::awaitable<void> worker_impl::after_read_error(consumer_state& c, error_code ec, std::string const& text,
-                                                    milliseconds& backoff) {
+                                                    exponential_backoff& backoff) {
     ++stats_.read_errors;
     if (ec == errc::connection_lost)
         flow_.connection_lost(reconnect_generation_); // both the reads of new messages and of our pending list
@@ -142,8 +144,7 @@ asio::awaitable<void> worker_impl::after_read_error(consumer_state& c, error_cod
         }
     }
     // Bounded exponential backoff; a reconnect wakes us at once.
-    co_await c.wake->wait(backoff);
-    backoff = std::min(backoff * 2, milliseconds{2000});
+    co_await c.wake->wait(backoff.next());
 }
 
 void worker_impl::log_read_error(consumer_state& c, error_code ec, std::string const& text) {
@@ -183,7 +184,7 @@ asio::awaitable<void> worker_impl::consumer_main(std::shared_ptr<consumer_state>
             if (failure && !c.stopping())
                 co_await after_read_error(c, failure.ec, failure.text, rc.backoff);
             else
-                rc.backoff = milliseconds{50};
+                rc.backoff.reset();
             continue;
         }
         if (!co_await read_turn(c, rc))
@@ -206,7 +207,7 @@ asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc)
         if (blocked) {
             blocker_active_ = true;
             if (!wake_conn_) {
-                co_await client_.acquire_block_turn();
+                co_await client_internals::acquire_block_turn(client_);
                 flush_acks();
             }
         }
@@ -217,7 +218,7 @@ asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc)
     rc.current->started = false;
     if (blocked) {
         if (!wake_conn_)
-            client_.release_block_turn();
+            client_internals::release_block_turn(client_);
         blocker_active_ = false;
     }
     auto& s = *rc.current;
@@ -231,14 +232,14 @@ asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc)
         co_await after_read_error(c, ec, s.ec ? std::string{} : s.reply.error().message, rc.backoff);
         co_return true;
     }
-    rc.backoff = milliseconds{50};
+    rc.backoff.reset();
     std::size_t const got = s.reply->entry_count();
-    ++stats_.reads;
+    ++stats_.read_replies;
     stats_.empty_reads += got == 0;
     bool const full = read_returned(c, s.granted, got);
     if (got == 0)
         co_return co_await after_empty_read(c, s, rc);
-    stats_.read += got;
+    stats_.messages_read += got;
     histograms_.batch_entries.observe(static_cast<double>(got));
     if ((full || blocked) && !parked_.empty())
         wake_one(); // there is probably more: let another consumer help
@@ -282,7 +283,7 @@ asio::awaitable<void> worker_impl::finish_travelling_reads(consumer_state& c, re
         }
         std::size_t const got = s->reply->entry_count();
         read_returned(c, s->granted, got);
-        stats_.read += got;
+        stats_.messages_read += got;
         co_await handle_batch(c, *s->reply);
     }
 }

@@ -2,8 +2,7 @@
 
 #include "consume/worker_impl.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include "io/use_tuple.hpp"
 
 #include <algorithm>
 
@@ -60,7 +59,7 @@ asio::awaitable<void> worker_impl::refresh_waiting_entries() {
     if (sent.empty())
         co_return;
     std::vector<result<std::vector<stream_id>>> replies;
-    auto [ec, n] = co_await conn_.async_exec(r, adapt_each(replies), asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] = co_await conn_.async_exec(r, adapt_each(replies), use_tuple);
     if (ec || replies.size() != sent.size())
         co_return; // cannot tell: the next round tries again
     auto const reset_at = clock::now(); // after the server ran the XCLAIMs

@@ -1,6 +1,7 @@
 #include "consume/worker_impl.hpp"
 
-#include <boost/asio/as_tuple.hpp>
+#include "io/use_tuple.hpp"
+
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -13,8 +14,6 @@
 namespace redstream::detail {
 
 namespace {
-
-constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
 // Reserves each idempotency key for `lease` ms unless it exists, and extends a reservation this
 // owner holds already. Returns, per key, nil when reserved by us, else the current value
@@ -273,7 +272,7 @@ asio::awaitable<bool> worker_impl::move_to_dead_letter_stream(message const& m, 
            fields, "origin_stream", m.stream(), "origin_id", m.id(), "origin_group", opts_.group, "origin_consumer",
            m.consumer(), "deliveries", m.deliveries(), "last_error", reason, "dead_lettered_at_ms", now_ms);
     result<std::string> added;
-    auto [ec, n] = co_await conn_.async_exec(r, adapt(added), tuple_awaitable);
+    auto [ec, n] = co_await conn_.async_exec(r, adapt(added), use_tuple);
     let_go(c.index, si, m.id());
     if (ec || !added.has_value()) {
         log.log(log_level::error, fmt::format("worker {}: dead-lettering {} {} to {} failed ({}); it stays pending",

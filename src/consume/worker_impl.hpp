@@ -11,6 +11,8 @@
 #include <redstream/protocol/stream_readers.hpp>
 #include <redstream/consume/worker.hpp>
 
+#include "consume/core/backoff.hpp"
+
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -109,7 +111,7 @@ struct read_cursor {
     std::uint64_t seen_reconnect = 0;
     bool drain_pending = true; // start with our own pending list
     bool want_block = false;
-    milliseconds backoff{50};
+    exponential_backoff backoff{milliseconds{50}, milliseconds{2000}};
 };
 
 /// Idempotency markers of one batch: reserved values per entry, and when they were reserved.
@@ -185,7 +187,7 @@ private:
     void start_read(consumer_state& c, std::shared_ptr<read_slot> const& s, std::size_t count, bool block);
     asio::awaitable<bool> park(consumer_state& c, std::uint64_t generation);
     asio::awaitable<void> after_read_error(consumer_state& c, error_code ec, std::string const& text,
-                                           milliseconds& backoff);
+                                           exponential_backoff& backoff);
     void log_read_error(consumer_state& c, error_code ec, std::string const& text);
     /// Waits for room for a read (flow_control's threshold). 0 when the consumer must stop.
     asio::awaitable<std::size_t> acquire(consumer_state& c, std::size_t want);

@@ -1,19 +1,12 @@
 #include "consume/worker_impl.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include "io/use_tuple.hpp"
 
 #include <fmt/format.h>
 
 #include <map>
 
 namespace redstream::detail {
-
-namespace {
-
-constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
-
-} // namespace
 
 // Reads and handles this consumer's own pending list (entries delivered before a crash, a
 // restart or a lost connection). XPENDING and XREADGROUP ... <id> go in one request: XPENDING
@@ -43,7 +36,7 @@ asio::awaitable<read_failure> worker_impl::drain_pending_page(consumer_state& c,
     r.push("XREADGROUP", "GROUP", opts_.group, c.name, "COUNT", count, "STREAMS", streams_[si], from);
     result<std::vector<pending_entry>> rows;
     result<read_reply> entries;
-    auto [ec, n] = co_await conn_.async_exec(r, adapt(rows, entries), tuple_awaitable);
+    auto [ec, n] = co_await conn_.async_exec(r, adapt(rows, entries), use_tuple);
     if (ec)
         co_return read_failure{ec};
     if (!rows.has_value())
@@ -57,7 +50,7 @@ asio::awaitable<read_failure> worker_impl::drain_pending_page(consumer_state& c,
     auto const& batch = entries->streams.front();
     after = batch[batch.size() - 1].id();
     touch_held(si, batch);
-    stats_.read += got;
+    stats_.messages_read += got;
     std::map<stream_id, std::uint64_t> counted;
     for (auto const& row : *rows)
         counted[row.id] = row.deliveries + 1;
@@ -82,7 +75,7 @@ asio::awaitable<delivery_plan> worker_impl::exact_deliveries(std::size_t stream,
     for (std::size_t i = 0; i < batch.size(); ++i)
         r.push("XPENDING", streams_[stream], opts_.group, batch[i].id(), batch[i].id(), 1, consumer);
     std::vector<result<std::vector<pending_entry>>> rows;
-    auto [ec, n] = co_await conn_.async_exec(r, adapt_each(rows), tuple_awaitable);
+    auto [ec, n] = co_await conn_.async_exec(r, adapt_each(rows), use_tuple);
     delivery_plan plan(batch.size(), 0); // unknown: not handled now (it stays in our list)
     if (ec || rows.size() != batch.size())
         co_return plan;

@@ -1,8 +1,9 @@
 #include <redstream/io/client.hpp>
 
+#include "io/client_internals.hpp"
 #include "io/report_exception.hpp"
+#include "io/use_tuple.hpp"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -59,7 +60,7 @@ public:
     asio::awaitable<void> route_pushes() {
         auto self = shared_from_this();
         for (;;) {
-            auto [ec, push] = co_await conn_.async_receive_push(asio::as_tuple(asio::use_awaitable));
+            auto [ec, push] = co_await conn_.async_receive_push(use_tuple);
             if (ec)
                 co_return; // closed
             if (auto const* found = listeners_for(push))
@@ -97,7 +98,7 @@ public:
         sub.push("SUBSCRIBE", channel);
         result<ignore_t> refusal; // receives the server's error reply, if any
         ++channels_[channel].subscribing;
-        auto [ec, n] = co_await conn_.async_exec(sub, adapt(refusal), asio::as_tuple(asio::use_awaitable));
+        auto [ec, n] = co_await conn_.async_exec(sub, adapt(refusal), use_tuple);
         auto& ch = channels_[channel];
         --ch.subscribing;
         if (!ec) {
@@ -182,8 +183,11 @@ asio::awaitable<std::vector<stream_id>> client::publish_batch(std::string_view s
     co_return ids;
 }
 
-asio::awaitable<std::uint64_t> client::add_keyspace_listener(std::string key, std::function<void()> fn) {
-    auto const impl = impl_; // the state outlives the client while SUBSCRIBE is in flight
+namespace detail {
+
+asio::awaitable<std::uint64_t> client_internals::add_keyspace_listener(client& c, std::string key,
+                                                                      std::function<void()> fn) {
+    auto const impl = c.impl_; // the state outlives the client while SUBSCRIBE is in flight
     auto const channel = impl->channel_of(key);
     co_await impl->ensure_subscribed(channel);
     auto const id = impl->next_id_++;
@@ -192,35 +196,37 @@ asio::awaitable<std::uint64_t> client::add_keyspace_listener(std::string key, st
     co_return id;
 }
 
-void client::remove_keyspace_listener(std::uint64_t id) {
-    auto it = impl_->listener_channel_.find(id);
-    if (it == impl_->listener_channel_.end())
+void client_internals::remove_keyspace_listener(client& c, std::uint64_t id) {
+    auto it = c.impl_->listener_channel_.find(id);
+    if (it == c.impl_->listener_channel_.end())
         return;
     auto const channel = std::move(it->second);
-    impl_->listener_channel_.erase(it);
-    impl_->channels_[channel].listeners.erase(id);
-    impl_->release_if_unused(channel);
+    c.impl_->listener_channel_.erase(it);
+    c.impl_->channels_[channel].listeners.erase(id);
+    c.impl_->release_if_unused(channel);
 }
 
-std::uint64_t client::add_reconnect_listener(std::function<void()> fn) {
-    auto const id = impl_->next_id_++;
-    impl_->reconnect_listeners_.emplace(id, std::move(fn));
+std::uint64_t client_internals::add_reconnect_listener(client& c, std::function<void()> fn) {
+    auto const id = c.impl_->next_id_++;
+    c.impl_->reconnect_listeners_.emplace(id, std::move(fn));
     return id;
 }
 
-void client::remove_reconnect_listener(std::uint64_t id) { impl_->reconnect_listeners_.erase(id); }
+void client_internals::remove_reconnect_listener(client& c, std::uint64_t id) {
+    c.impl_->reconnect_listeners_.erase(id);
+}
 
-asio::awaitable<bool> client::keyspace_events_enabled(bool configure) {
-    if (impl_->conn_.protocol() == 2)
+asio::awaitable<bool> client_internals::keyspace_events_enabled(client& c, bool configure) {
+    if (c.impl_->conn_.protocol() == 2)
         co_return false; // pushes need RESP3 on the shared connection
     request get;
     get.push("CONFIG", "GET", "notify-keyspace-events");
     result<std::vector<std::string>> flags;
-    co_await impl_->conn_.async_exec(get, adapt(flags), asio::use_awaitable);
+    co_await c.impl_->conn_.async_exec(get, adapt(flags), asio::use_awaitable);
     if (!flags.has_value() || flags->size() < 2)
         co_return false; // e.g. NOPERM on CONFIG
     std::string value = (*flags)[1];
-    auto has = [&](char c) { return value.find(c) != std::string::npos; };
+    auto has = [&](char flag) { return value.find(flag) != std::string::npos; };
     bool const keyspace = has('K');
     bool const stream_events = has('t') || has('A');
     if (keyspace && stream_events)
@@ -234,26 +240,28 @@ asio::awaitable<bool> client::keyspace_events_enabled(bool configure) {
     request set;
     set.push("CONFIG", "SET", "notify-keyspace-events", value);
     result<std::string> ok;
-    co_await impl_->conn_.async_exec(set, adapt(ok), asio::use_awaitable);
+    co_await c.impl_->conn_.async_exec(set, adapt(ok), asio::use_awaitable);
     co_return ok.has_value();
 }
 
-asio::awaitable<void> client::acquire_block_turn() {
+asio::awaitable<void> client_internals::acquire_block_turn(client& c) {
     // The timer never expires; release cancels it to wake the waiters. (Setting its expiry
     // here would cancel the other waiters' waits: with several workers waiting that turns
     // into a busy loop of waiters waking each other.)
-    while (impl_->block_taken_) {
-        co_await impl_->block_turn_.async_wait(asio::as_tuple(asio::use_awaitable));
+    while (c.impl_->block_taken_) {
+        co_await c.impl_->block_turn_.async_wait(use_tuple);
         auto cs = co_await asio::this_coro::cancellation_state;
         if (cs.cancelled() != asio::cancellation_type::none)
             throw boost::system::system_error(asio::error::operation_aborted);
     }
-    impl_->block_taken_ = true;
+    c.impl_->block_taken_ = true;
 }
 
-void client::release_block_turn() {
-    impl_->block_taken_ = false;
-    impl_->block_turn_.cancel();
+void client_internals::release_block_turn(client& c) {
+    c.impl_->block_taken_ = false;
+    c.impl_->block_turn_.cancel();
 }
+
+} // namespace detail
 
 } // namespace redstream

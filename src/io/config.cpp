@@ -90,40 +90,63 @@ void parse_credentials(std::string_view creds, config& cfg) {
     }
 }
 
-} // namespace
-
-config config::from_url(std::string_view url) {
-    config cfg;
-    auto const scheme_end = url.find("://");
-    if (scheme_end == std::string_view::npos)
-        invalid("URL must start with redis://, rediss:// or unix://");
-    auto const scheme = url.substr(0, scheme_end);
-    auto rest = url.substr(scheme_end + 3);
-
+// Cuts "?query" off the end of `rest` and returns the query (empty without one).
+std::string_view split_off_query(std::string_view& rest) {
     std::string_view query;
     if (auto q = rest.find('?'); q != std::string_view::npos) {
         query = rest.substr(q + 1);
         rest = rest.substr(0, q);
     }
+    return query;
+}
 
-    if (scheme == "unix" || scheme == "redis+unix") {
-        cfg.kind = transport::unix_socket;
-        // unix://[user:pass@]/path
-        if (auto at = rest.rfind('@'); at != std::string_view::npos && rest.front() != '/') {
-            parse_credentials(rest.substr(0, at), cfg);
-            rest = rest.substr(at + 1);
-        }
-        if (rest.empty() || rest.front() != '/')
-            invalid("unix:// URLs need an absolute socket path");
-        cfg.unix_path = percent_decode(rest);
-        parse_query(query, cfg);
-        return cfg;
+// What follows unix:// : [user:pass@]/path
+void parse_unix_address(std::string_view rest, config& cfg) {
+    cfg.kind = config::transport::unix_socket;
+    if (auto at = rest.rfind('@'); at != std::string_view::npos && rest.front() != '/') {
+        parse_credentials(rest.substr(0, at), cfg);
+        rest = rest.substr(at + 1);
     }
-    if (scheme == "rediss")
-        cfg.kind = transport::tls;
-    else if (scheme != "redis")
-        invalid("unsupported URL scheme (use redis, rediss or unix)");
+    if (rest.empty() || rest.front() != '/')
+        invalid("unix:// URLs need an absolute socket path");
+    cfg.unix_path = percent_decode(rest);
+}
 
+struct host_port {
+    std::string_view host;
+    std::string_view port; ///< empty when the URL names none
+};
+
+// "host", "host:port", "[v6]" or "[v6]:port".
+host_port split_host_port(std::string_view rest) {
+    host_port out{rest, {}};
+    if (!rest.empty() && rest.front() == '[') { // IPv6 literal
+        auto close = rest.find(']');
+        if (close == std::string_view::npos)
+            invalid("unterminated IPv6 address in URL");
+        out.host = rest.substr(1, close - 1);
+        auto after = rest.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':')
+                invalid("garbage after IPv6 address in URL");
+            out.port = after.substr(1);
+        }
+    } else if (auto colon = rest.rfind(':'); colon != std::string_view::npos) {
+        out.host = rest.substr(0, colon);
+        out.port = rest.substr(colon + 1);
+    }
+    return out;
+}
+
+std::uint16_t parse_port(std::string_view port) {
+    std::uint64_t p = 0;
+    if (!resp::detail::parse_uint64(port, p) || p == 0 || p > 65535)
+        invalid("port must be 1-65535");
+    return static_cast<std::uint16_t>(p);
+}
+
+// What follows redis:// or rediss:// : [user:pass@]host[:port][/db]
+void parse_network_address(std::string_view rest, config& cfg) {
     std::string_view path;
     if (auto slash = rest.find('/'); slash != std::string_view::npos) {
         path = rest.substr(slash + 1);
@@ -133,32 +156,35 @@ config config::from_url(std::string_view url) {
         parse_credentials(rest.substr(0, at), cfg);
         rest = rest.substr(at + 1);
     }
-    std::string_view host = rest, port;
-    if (!rest.empty() && rest.front() == '[') { // IPv6 literal
-        auto close = rest.find(']');
-        if (close == std::string_view::npos)
-            invalid("unterminated IPv6 address in URL");
-        host = rest.substr(1, close - 1);
-        auto after = rest.substr(close + 1);
-        if (!after.empty()) {
-            if (after.front() != ':')
-                invalid("garbage after IPv6 address in URL");
-            port = after.substr(1);
-        }
-    } else if (auto colon = rest.rfind(':'); colon != std::string_view::npos) {
-        host = rest.substr(0, colon);
-        port = rest.substr(colon + 1);
-    }
+    auto const [host, port] = split_host_port(rest);
     if (!host.empty())
         cfg.host = std::string{host};
-    if (!port.empty()) {
-        std::uint64_t p = 0;
-        if (!resp::detail::parse_uint64(port, p) || p == 0 || p > 65535)
-            invalid("port must be 1-65535");
-        cfg.port = static_cast<std::uint16_t>(p);
-    }
+    if (!port.empty())
+        cfg.port = parse_port(port);
     if (!path.empty())
         cfg.database = parse_db(path);
+}
+
+} // namespace
+
+config config::from_url(std::string_view url) {
+    config cfg;
+    auto const scheme_end = url.find("://");
+    if (scheme_end == std::string_view::npos)
+        invalid("URL must start with redis://, rediss:// or unix://");
+    auto const scheme = url.substr(0, scheme_end);
+    auto rest = url.substr(scheme_end + 3);
+    auto const query = split_off_query(rest);
+
+    if (scheme == "unix" || scheme == "redis+unix") {
+        parse_unix_address(rest, cfg);
+    } else {
+        if (scheme == "rediss")
+            cfg.kind = transport::tls;
+        else if (scheme != "redis")
+            invalid("unsupported URL scheme (use redis, rediss or unix)");
+        parse_network_address(rest, cfg);
+    }
     parse_query(query, cfg);
     return cfg;
 }

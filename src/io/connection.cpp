@@ -4,6 +4,7 @@
 
 #include "io/connection_impl.hpp"
 #include "io/report_exception.hpp"
+#include "io/use_tuple.hpp"
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -25,7 +26,6 @@ namespace redstream {
 namespace detail {
 
 using namespace asio::experimental::awaitable_operators;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 

@@ -1,12 +1,11 @@
 #include "io/transport.hpp"
+#include "io/use_tuple.hpp"
 
 #include <redstream/protocol/error.hpp>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #ifdef REDSTREAM_HAS_TLS
 #include <boost/asio/ssl/host_name_verification.hpp>
@@ -17,7 +16,6 @@ namespace redstream::detail {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // A name lookup that its waiter can walk away from. Asio 1.26's async_resolve ignores
 // per-operation cancellation, and resolver::cancel() cannot stop a getaddrinfo() already

@@ -1,9 +1,9 @@
 #include <redstream/ops/http_endpoint.hpp>
 
-#include <boost/asio/as_tuple.hpp>
+#include "io/use_tuple.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
@@ -20,7 +20,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
-constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+using detail::use_tuple;
 
 struct http_endpoint::impl : std::enable_shared_from_this<impl> {
     impl(asio::any_io_executor ex, metrics_registry& r, tcp::endpoint where) : registry(r), acceptor(ex, where) {}
@@ -78,7 +78,7 @@ asio::awaitable<void> http_endpoint::impl::serve(tcp::socket socket) {
         http::request_parser<http::string_body> parser;
         parser.body_limit(1 << 20);
         stream.expires_after(std::chrono::seconds(30));
-        auto [ec, n] = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
+        auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
         if (ec)
             break;
         auto const& req = parser.get();
@@ -98,7 +98,7 @@ asio::awaitable<void> http_endpoint::impl::serve(tcp::socket socket) {
         res.keep_alive(req.keep_alive());
         res.body() = std::move(reply.body);
         res.prepare_payload();
-        auto [wec, wn] = co_await http::async_write(stream, res, tuple_awaitable);
+        auto [wec, wn] = co_await http::async_write(stream, res, use_tuple);
         if (wec || !res.keep_alive())
             break;
     }
@@ -118,7 +118,7 @@ void http_endpoint::add_route(std::string method, std::string path, route handle
 asio::awaitable<void> http_endpoint::run() {
     auto self = impl_;
     while (!self->stopped) {
-        auto [ec, socket] = co_await self->acceptor.async_accept(tuple_awaitable);
+        auto [ec, socket] = co_await self->acceptor.async_accept(use_tuple);
         if (ec) {
             if (self->stopped || ec == asio::error::operation_aborted)
                 break;

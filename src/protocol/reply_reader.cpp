@@ -1,5 +1,7 @@
 #include <redstream/protocol/reply_reader.hpp>
 
+#include <redstream/detail/protocol/node_values.hpp>
+
 #include "resp/numbers.hpp"
 
 namespace redstream {

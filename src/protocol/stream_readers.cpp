@@ -1,5 +1,8 @@
 #include <redstream/protocol/stream_readers.hpp>
 
+#include <redstream/detail/protocol/entry_parser.hpp>
+#include <redstream/detail/protocol/object_reader.hpp>
+
 namespace redstream {
 
 namespace detail {

@@ -1,12 +1,11 @@
 #include <redstream/scaling/autoscaler.hpp>
 
-#include <boost/asio/as_tuple.hpp>
+#include "io/use_tuple.hpp"
+#include "protocol/stream_list.hpp"
+
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include <fmt/format.h>
-
-#include <algorithm>
 
 namespace redstream {
 
@@ -39,9 +38,7 @@ asio::awaitable<void> autoscaler::impl::tick() {
     std::vector<group_sample> samples;
     std::uint64_t lag = 0, pending = 0;
     auto const& wopts = wk.options();
-    std::vector<std::string> streams = wopts.streams;
-    if (!wopts.stream.empty() && std::find(streams.begin(), streams.end(), wopts.stream) == streams.end())
-        streams.insert(streams.begin(), wopts.stream);
+    auto const streams = detail::stream_list(wopts.stream, wopts.streams);
     for (auto const& s : streams) {
         auto sample = co_await sample_group(cl, s, wopts.group, opts.sample);
         lag += sample.lag;
@@ -106,7 +103,7 @@ asio::awaitable<void> autoscaler::run() {
     self->running = true;
     while (!self->stop_requested) {
         self->wake.expires_after(self->opts.interval);
-        co_await self->wake.async_wait(asio::as_tuple(asio::use_awaitable));
+        co_await self->wake.async_wait(detail::use_tuple);
         if (self->stop_requested)
             break;
         if (!self->wk.running())

@@ -4,6 +4,7 @@
 
 #include <redstream/consume/worker.hpp>
 
+#include "io/client_internals.hpp"
 #include "redis_server.hpp"
 #include "run_coro.hpp"
 #include "worker_test_support.hpp"
@@ -65,7 +66,7 @@ BOOST_AUTO_TEST_CASE(worker_runs_with_the_documented_acl_and_noperm_is_clear) {
         auto done = start_worker(ioc, w);
         BOOST_TEST(co_await eventually([&] { return w.stats().acked + w.stats().dead_lettered >= 500u; }, 30s),
                    "acked " << w.stats().acked);
-        BOOST_TEST(w.stats().wakeup == "keyspace"); // the documented rights allow keyspace wake-ups
+        BOOST_TEST((w.stats().wakeup == wakeup_mode::keyspace)); // the documented rights allow keyspace wake-ups
         request len;
         len.push("XLEN", "events:orders:dlq");
         co_await admin.connection().async_exec(len, adapt(dead_letters), asio::use_awaitable);
@@ -213,7 +214,7 @@ BOOST_AUTO_TEST_CASE(keyspace_listener_without_channel_rights_throws_and_keeps_n
         // Twice: a retry must SUBSCRIBE again, not find the listener of the failed attempt.
         for (int attempt = 0; attempt < 2; ++attempt) {
             try {
-                co_await app.add_keyspace_listener(key, on_xadd);
+                co_await detail::client_internals::add_keyspace_listener(app, key, on_xadd);
                 BOOST_ERROR("attempt " << attempt << ": subscribed without the channel right");
             } catch (boost::system::system_error const& e) {
                 codes.push_back(e.code());
@@ -224,7 +225,7 @@ BOOST_AUTO_TEST_CASE(keyspace_listener_without_channel_rights_throws_and_keeps_n
         request grant;
         grant.push("ACL", "SETUSER", "app", "&__keyspace@0__:orders");
         co_await admin.connection().async_exec(grant, adapt_ignore(), asio::use_awaitable);
-        co_await app.add_keyspace_listener(key, on_xadd);
+        co_await detail::client_internals::add_keyspace_listener(app, key, on_xadd);
         field_list const f{{"k", "v"}};
         co_await admin.publish(key, f);
         BOOST_TEST(co_await eventually([&] { return wakeups > 0; }, 10s), "the XADD never reached the listener");

@@ -2,6 +2,7 @@
 #include <redstream/io/connection.hpp>
 #include <redstream/protocol/stream_readers.hpp>
 
+#include "io/client_internals.hpp"
 #include "redis_server.hpp"
 #include "run_coro.hpp"
 
@@ -756,8 +757,8 @@ BOOST_AUTO_TEST_CASE(keyspace_listeners_hear_only_xadd) {
         std::string const stream = "s", marker = "marker";
         std::function<void()> on_stream = [&] { ++stream_calls; };
         std::function<void()> on_marker = [&] { ++marker_calls; };
-        co_await cl.add_keyspace_listener(stream, on_stream);
-        co_await cl.add_keyspace_listener(marker, on_marker);
+        co_await detail::client_internals::add_keyspace_listener(cl, stream, on_stream);
+        co_await detail::client_internals::add_keyspace_listener(cl, marker, on_marker);
         // Every kind of event a worker causes on its own stream, and one XADD among them.
         request r;
         r.push("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"); // xgroup-create
@@ -794,8 +795,8 @@ BOOST_AUTO_TEST_CASE(a_throwing_keyspace_listener_does_not_stop_the_others) {
         };
         std::function<void()> good = [&] { ++heard; };
         std::string const stream = "s";
-        co_await cl.add_keyspace_listener(stream, bad); // called first (ids in order)
-        co_await cl.add_keyspace_listener(stream, good);
+        co_await detail::client_internals::add_keyspace_listener(cl, stream, bad); // called first (ids in order)
+        co_await detail::client_internals::add_keyspace_listener(cl, stream, good);
         request r;
         r.push("XADD", "s", "*", "k", "v");
         r.push("XADD", "s", "*", "k", "v");

@@ -296,11 +296,12 @@ BOOST_AUTO_TEST_CASE(a_refused_keyspace_subscription_falls_back_to_another_wakeu
     worker w{cl, {.stream = "orders", .group = "g", .idle_poll_interval = 20000ms}};
     delivery_tally t;
     record_and_ack(w, t);
-    std::string wakeup;
+    wakeup_mode wakeup = wakeup_mode::automatic;
     bool woke = false;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto done = start_worker(ioc, w);
-        BOOST_TEST(co_await eventually([&] { return w.running() && !w.stats().wakeup.empty(); }));
+        BOOST_TEST(co_await eventually(
+            [&] { return w.running() && w.stats().wakeup != wakeup_mode::automatic; }));
         wakeup = w.stats().wakeup;
         // The consumer has found the stream empty once: it waits for a wake-up now.
         BOOST_TEST(co_await eventually([&] { return w.stats().empty_reads >= 1; }));
@@ -311,7 +312,7 @@ BOOST_AUTO_TEST_CASE(a_refused_keyspace_subscription_falls_back_to_another_wakeu
         cl.close();
         admin.close();
     });
-    BOOST_TEST(wakeup != "keyspace");
+    BOOST_TEST((wakeup != wakeup_mode::keyspace));
     BOOST_TEST(woke, "a message published while parked waited for the idle poll");
 }
 
@@ -330,14 +331,14 @@ BOOST_AUTO_TEST_CASE(only_xadd_events_wake_parked_consumers) {
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto done = start_worker(ioc, w);
         BOOST_TEST(co_await eventually([&] { return w.stats().parked == 2; }));
-        BOOST_TEST(w.stats().wakeup == "keyspace");
-        reads_before = w.stats().reads;
+        BOOST_TEST((w.stats().wakeup == wakeup_mode::keyspace));
+        reads_before = w.stats().read_replies;
         for (int i = 0; i < 50; ++i)
             co_await command(cl, "XGROUP", "CREATECONSUMER", "orders", "g", fmt::format("other{}", i));
         co_await command(cl, "XSETID", "orders", "9999999999999-0");
         co_await produce(cl, "orders", 1); // an xadd event still wakes one
         BOOST_TEST(co_await eventually([&] { return t.handled == 1; }, 5s));
-        reads_after = w.stats().reads;
+        reads_after = w.stats().read_replies;
         w.stop();
         BOOST_TEST(co_await eventually([&] { return *done; }));
         cl.close();

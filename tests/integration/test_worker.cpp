@@ -44,7 +44,7 @@ BOOST_AUTO_TEST_CASE(consumes_every_message_once_and_acks) {
         BOOST_TEST(co_await eventually([&] { return w.running() && w.stats().consumers == 4; }));
         co_await produce(cl, "orders", 5000);
         BOOST_TEST(co_await eventually([&] { return w.stats().acked == 5000; }));
-        BOOST_TEST((w.stats().wakeup == "keyspace"));
+        BOOST_TEST((w.stats().wakeup == wakeup_mode::keyspace));
         auto names = w.consumer_names();
         BOOST_TEST(names.size() == 4u);
         BOOST_TEST((names.front() == "redstream.t1.0"));
@@ -268,15 +268,13 @@ BOOST_AUTO_TEST_CASE(wakes_up_after_idle_in_every_mode) {
             ++got;
             co_return ack;
         });
-        std::string const expected = mode == wakeup_mode::keyspace ? "keyspace"
-                                     : mode == wakeup_mode::dedicated ? "dedicated"
-                                                                      : "block_slice";
+        std::string_view const expected = to_string(mode);
         // Idle: every consumer parked except, in the blocking modes, the one holding the BLOCK.
         std::size_t const idle_parked = mode == wakeup_mode::keyspace ? 3 : 2;
         run_coro(ioc, [&]() -> asio::awaitable<void> {
             auto done = start_worker(ioc, w);
             BOOST_TEST(co_await eventually([&] { return w.stats().consumers == 3; }));
-            BOOST_TEST((w.stats().wakeup == expected));
+            BOOST_TEST((w.stats().wakeup == mode));
             for (int i = 0; i < 3; ++i) {
                 BOOST_TEST(co_await eventually([&] { return w.stats().parked == idle_parked; }, 5s), "mode " << expected);
                 auto const t0 = std::chrono::steady_clock::now();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <redstream/detail/fwd.hpp>
 #include <redstream/io/client.hpp>
 #include <redstream/consume/histogram.hpp>
 #include <redstream/consume/message.hpp>
@@ -16,13 +17,9 @@
 
 namespace redstream {
 
-namespace detail {
-class worker_impl;
-}
-
 /// Counters and gauges of a worker, read on demand (no global registry).
 struct worker_stats {
-    std::uint64_t read = 0;           ///< messages delivered by XREADGROUP (new and own pending)
+    std::uint64_t messages_read = 0;  ///< messages delivered by XREADGROUP (new and own pending)
     std::uint64_t handled = 0;        ///< handler calls that returned
     std::uint64_t acked = 0;          ///< acknowledged (XACK confirmed by the server)
     std::uint64_t failed = 0;         ///< handler threw or asked to retry
@@ -32,14 +29,16 @@ struct worker_stats {
     std::uint64_t skipped_duplicates = 0; ///< idempotency: already done, acked without handling
     std::uint64_t ack_batches = 0;    ///< XACK requests sent
     std::uint64_t read_errors = 0;    ///< XREADGROUP failures (NOGROUP, WRONGTYPE, transport)
-    std::uint64_t reads = 0;          ///< XREADGROUP replies received
+    std::uint64_t read_replies = 0;   ///< XREADGROUP replies received
     std::uint64_t empty_reads = 0;    ///< ...of which returned nothing
     std::size_t consumers = 0;        ///< consumer coroutines running (not counting ones being retired)
     std::size_t parked = 0;           ///< consumers waiting for a wake-up
     std::size_t in_flight = 0;        ///< read, not yet acknowledged or released
     std::size_t pending_acks = 0;     ///< acks queued or being sent
     std::size_t read_size = 0;        ///< COUNT of reads now: `batch`, halved per connection lost mid-read, regrowing
-    std::string wakeup;               ///< "keyspace", "block_slice" or "dedicated" once running
+    /// The wake-up mode in use: keyspace, block_slice or dedicated once running (worker_options::
+    /// wakeup resolved); `automatic` until then. to_string() gives its name for logs and JSON.
+    wakeup_mode wakeup = wakeup_mode::automatic;
 };
 
 /// Consumes one consumer group with any number of consumer coroutines on one client.

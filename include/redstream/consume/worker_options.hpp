@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace redstream {
@@ -18,6 +19,18 @@ enum class wakeup_mode {
     block_slice, ///< one bounded XREADGROUP BLOCK per connection at a time, acks flushed first
     dedicated,   ///< XREADGROUP BLOCK on a second connection the worker opens; the shared one never blocks
 };
+
+/// The mode's name as in the enum ("automatic", "keyspace", "block_slice", "dedicated"), for
+/// logs, metrics and JSON.
+[[nodiscard]] constexpr std::string_view to_string(wakeup_mode m) noexcept {
+    switch (m) {
+    case wakeup_mode::automatic: return "automatic";
+    case wakeup_mode::keyspace: return "keyspace";
+    case wakeup_mode::block_slice: return "block_slice";
+    case wakeup_mode::dedicated: return "dedicated";
+    }
+    return "unknown";
+}
 
 /// Everything a worker needs. Only `stream` (or `streams`) and `group` are required.
 struct worker_options {

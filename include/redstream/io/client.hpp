@@ -1,5 +1,6 @@
 #pragma once
 
+#include <redstream/detail/fwd.hpp>
 #include <redstream/io/connection.hpp>
 #include <redstream/protocol/stream_id.hpp>
 
@@ -15,10 +16,6 @@
 #include <vector>
 
 namespace redstream {
-
-namespace detail {
-class client_impl;
-}
 
 /// Options of XADD for publish().
 struct publish_options {
@@ -54,30 +51,8 @@ public:
                                                                  std::vector<field_list> const& messages,
                                                                  publish_options opts = {});
 
-    /// Calls `fn` whenever an `xadd` keyspace notification for `key` arrives (needs RESP3 and
-    /// notify-keyspace-events with K and t); other events on the key (xtrim, xgroup-*, xsetid,
-    /// del...) never call it. Returns an id for remove_keyspace_listener().
-    ///
-    /// The listener is registered only once SUBSCRIBE has succeeded. Otherwise this throws
-    /// boost::system::system_error with the server's text (NOPERM when the ACL user has no
-    /// right to the `__keyspace@<db>__:<key>` channel; Redis 7 gives new users none) and
-    /// leaves nothing registered, so a retry subscribes again. A listener that throws is
-    /// logged, and the other listeners still run.
-    boost::asio::awaitable<std::uint64_t> add_keyspace_listener(std::string key, std::function<void()> fn);
-    void remove_keyspace_listener(std::uint64_t id);
-    /// Calls `fn` after every reconnect (not the first connect). A listener that throws is logged.
-    std::uint64_t add_reconnect_listener(std::function<void()> fn);
-    void remove_reconnect_listener(std::uint64_t id);
-
-    /// True when keyspace notifications for stream XADDs reach this client. With
-    /// `configure`, adds "Kt" to notify-keyspace-events (needs CONFIG SET permission).
-    boost::asio::awaitable<bool> keyspace_events_enabled(bool configure);
-
-    /// Serialises the one blocking read allowed on the connection (block_slice wake-ups).
-    boost::asio::awaitable<void> acquire_block_turn();
-    void release_block_turn();
-
 private:
+    friend struct detail::client_internals; // the worker's listeners and blocking-read turn (src/io)
     std::shared_ptr<detail::client_impl> impl_;
 };
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <redstream/detail/fwd.hpp>
 #include <redstream/protocol/adapter.hpp>
 #include <redstream/io/config.hpp>
 #include <redstream/io/logger.hpp>
@@ -17,10 +18,6 @@
 #include <string>
 
 namespace redstream {
-
-namespace detail {
-class connection_impl;
-}
 
 enum class connection_state { idle, connecting, connected, disconnected, closed };
 
@@ -86,7 +83,9 @@ public:
     /// **Cancellation**: terminal and partial: a request not yet written is removed; a written
     /// one completes at once with operation_aborted and its reply is discarded when it arrives.
     /// total: only requests not yet written.
-    /// **Lifetimes**: `req` and the adapter's targets must stay alive until completion.
+    /// **Lifetimes**: `req` must stay alive until the operation is initiated (with the default
+    /// `deferred` token: until it is awaited); the connection keeps its own copy. The adapter's
+    /// targets must stay alive until completion.
     template <class Token = boost::asio::deferred_t>
     auto async_exec(request const& req, any_adapter adapter = {}, Token&& token = {}) {
         return boost::asio::async_initiate<Token, void(error_code, std::size_t)>(

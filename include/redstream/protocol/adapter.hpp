@@ -1,12 +1,15 @@
 #pragma once
 
+#include <redstream/detail/protocol/typed_adapters.hpp>
+#include <redstream/protocol/error.hpp>
 #include <redstream/protocol/reply_reader.hpp>
 #include <redstream/resp/node.hpp>
+#include <redstream/resp/type.hpp>
 
 #include <cstddef>
 #include <memory>
 #include <string>
-#include <tuple>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -23,10 +26,8 @@ namespace redstream {
 /// connection are not affected.
 class any_adapter {
 public:
-    struct impl_base {
-        virtual ~impl_base() = default;
-        virtual void on_node(std::size_t index, resp::node const& n, error_code& ec) = 0;
-    };
+    /// Implemented by adapters of one's own: on_node() as described above.
+    using impl_base = detail::adapter_impl_base;
 
     any_adapter() = default;
     explicit any_adapter(std::unique_ptr<impl_base> impl) noexcept : impl_(std::move(impl)) {}
@@ -50,66 +51,6 @@ private:
     std::unique_ptr<impl_base> impl_;
     std::string first_error_;
 };
-
-namespace detail {
-
-template <class T>
-struct reply_slot {
-    T* target;
-    reader<T> r;
-
-    void on_node(resp::node const& n, error_code& ec) {
-        if (n.depth == 0) {
-            if constexpr (!is_result<T>::value) {
-                if (resp::is_error(n.data_type)) {
-                    ec = classify_server_error(n.value);
-                    return;
-                }
-            }
-            r.start(*target);
-        }
-        r.feed(n, ec);
-    }
-};
-
-template <class... Ts>
-struct tuple_adapter final : any_adapter::impl_base {
-    explicit tuple_adapter(Ts&... targets) : slots_{reply_slot<Ts>{&targets, {}}...} {}
-
-    void on_node(std::size_t index, resp::node const& n, error_code& ec) override {
-        dispatch(index, n, ec, std::index_sequence_for<Ts...>{});
-    }
-
-private:
-    template <std::size_t... I>
-    void dispatch(std::size_t index, resp::node const& n, error_code& ec, std::index_sequence<I...>) {
-        bool handled = ((index == I ? (std::get<I>(slots_).on_node(n, ec), true) : false) || ...);
-        if (!handled && n.depth == 0 && resp::is_error(n.data_type))
-            ec = classify_server_error(n.value);
-    }
-
-    std::tuple<reply_slot<Ts>...> slots_;
-};
-
-template <class T>
-struct each_adapter final : any_adapter::impl_base {
-    explicit each_adapter(std::vector<T>& out) : out_(&out) { out.clear(); }
-
-    void on_node(std::size_t index, resp::node const& n, error_code& ec) override {
-        if (n.depth == 0) {
-            while (out_->size() <= index)
-                out_->emplace_back();
-            slot_.target = &(*out_)[index];
-        }
-        slot_.on_node(n, ec);
-    }
-
-private:
-    std::vector<T>* out_;
-    reply_slot<T> slot_{nullptr, {}};
-};
-
-} // namespace detail
 
 /// Reads reply i of a request into the i-th argument.
 template <class... Ts>

@@ -10,10 +10,13 @@
 // to know when they are done. A reader sets `ec` (and may stop early) when the reply's shape
 // does not fit T; the connection then skips the rest of that reply.
 
+#include <redstream/detail/protocol/node_values.hpp>
+#include <redstream/detail/protocol/subtree_skipper.hpp>
 #include <redstream/protocol/error.hpp>
-#include <redstream/resp/node.hpp>
 #include <redstream/protocol/result.hpp>
 #include <redstream/protocol/stream_id.hpp>
+#include <redstream/resp/node.hpp>
+#include <redstream/resp/type.hpp>
 
 #include <boost/system/error_code.hpp>
 
@@ -37,32 +40,6 @@ struct reader;
 /// Accepts and discards any reply (an error reply still fails the request).
 struct ignore_t {};
 inline constexpr ignore_t ignore{};
-
-namespace detail {
-
-/// Counts its way through a subtree of any shape.
-class subtree_skipper {
-public:
-    void start() noexcept { left_ = 1; }
-    bool feed(resp::node const& n) noexcept {
-        left_ += n.children;
-        return --left_ == 0;
-    }
-
-private:
-    std::size_t left_ = 1;
-};
-
-[[nodiscard]] bool is_scalar_text(resp::type t) noexcept;
-[[nodiscard]] bool parse_integer_node(resp::node const& n, std::int64_t& v) noexcept;
-[[nodiscard]] bool parse_unsigned_node(resp::node const& n, std::uint64_t& v) noexcept;
-[[nodiscard]] bool parse_double_node(resp::node const& n, double& v) noexcept;
-[[nodiscard]] server_error to_server_error(resp::node const& n);
-
-// Bounded so that a hostile count cannot make us allocate before the elements arrive.
-inline constexpr std::size_t max_reserve = 4096;
-
-} // namespace detail
 
 template <>
 struct reader<ignore_t> {

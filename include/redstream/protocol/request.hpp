@@ -1,5 +1,6 @@
 #pragma once
 
+#include <redstream/detail/protocol/request_args.hpp>
 #include <redstream/protocol/stream_id.hpp>
 
 #include <charconv>
@@ -17,32 +18,6 @@
 
 namespace redstream {
 
-namespace detail {
-
-template <class T>
-concept string_like = std::convertible_to<T const&, std::string_view>;
-
-template <class T>
-concept integer_arg = std::integral<T> && !std::same_as<T, bool> && !std::same_as<T, char>;
-
-template <class T>
-concept scalar_arg = string_like<T> || integer_arg<T> || std::same_as<T, stream_id> ||
-                     std::same_as<T, std::chrono::milliseconds> || std::same_as<T, double>;
-
-template <class T>
-concept pair_arg = requires(T const& p) {
-    requires scalar_arg<std::remove_cvref_t<decltype(p.first)>>;
-    requires scalar_arg<std::remove_cvref_t<decltype(p.second)>>;
-};
-
-// A range of scalars or of pairs (field/value lists) expands in place into its elements.
-template <class T>
-concept range_arg = std::ranges::sized_range<T const> && !string_like<T> &&
-                    (scalar_arg<std::ranges::range_value_t<T const>> ||
-                     pair_arg<std::ranges::range_value_t<T const>>);
-
-} // namespace detail
-
 /// A pipeline of Redis commands serialised as RESP arrays of bulk strings.
 ///
 /// Arguments may be strings, string_views, integers, doubles, `stream_id`s, milliseconds and
@@ -50,7 +25,8 @@ concept range_arg = std::ranges::sized_range<T const> && !string_like<T> &&
 /// clear(): once it has grown, adding commands does not allocate.
 ///
 /// A request passed to `connection::async_exec` must stay alive and unchanged until that
-/// operation completes.
+/// operation is initiated (with the default `deferred` token: until it is awaited); the
+/// connection copies it then, so it may be cleared and reused while the command travels.
 class request {
 public:
     struct options {

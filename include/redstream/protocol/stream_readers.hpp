@@ -3,100 +3,20 @@
 // Readers for the stream command replies: XRANGE/XCLAIM (entry_batch), XREAD/XREADGROUP
 // (read_reply), XAUTOCLAIM (both reply shapes), XPENDING (both forms) and XINFO.
 
+#include <redstream/detail/protocol/entry_parser.hpp>
+#include <redstream/detail/protocol/object_reader.hpp>
 #include <redstream/protocol/entry_batch.hpp>
 #include <redstream/protocol/info_types.hpp>
 #include <redstream/protocol/reply_reader.hpp>
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 namespace redstream {
-
-namespace detail {
-
-/// Reads one `[id, [field, value, ...]]` entry (or a bare nil, or `[id, nil]`) into a batch.
-class entry_parser {
-public:
-    void start(entry_batch& b) noexcept {
-        batch_ = &b;
-        state_ = state::root;
-    }
-    bool feed(resp::node const& n, error_code& ec);
-
-private:
-    enum class state { root, id, fields, field_name, field_value };
-    entry_batch* batch_ = nullptr;
-    state state_ = state::root;
-    stream_id id_;
-    std::size_t remaining_ = 0;
-};
-
-/// Reads an array of entries into a batch.
-class entry_list_parser {
-public:
-    void start(entry_batch& b) noexcept {
-        batch_ = &b;
-        started_ = false;
-        in_entry_ = false;
-    }
-    bool feed(resp::node const& n, error_code& ec);
-
-private:
-    entry_batch* batch_ = nullptr;
-    entry_parser entry_;
-    std::size_t remaining_ = 0;
-    bool started_ = false;
-    bool in_entry_ = false;
-};
-
-/// Something an object reader can hand an aggregate value to.
-class nested_value {
-public:
-    virtual bool feed(resp::node const& n, error_code& ec) = 0;
-
-protected:
-    ~nested_value() = default;
-};
-
-/// Walks a map (RESP3) or flat key/value array (RESP2) and reports each key's value.
-class object_reader {
-public:
-    void start_object() noexcept;
-    bool feed(resp::node const& n, error_code& ec);
-
-protected:
-    ~object_reader() = default;
-    /// A scalar or null value.
-    virtual void on_scalar(std::string_view key, resp::node const& n, error_code& ec) = 0;
-    /// An aggregate value: a reader for it (already started), or nullptr to skip it.
-    virtual nested_value* on_aggregate(std::string_view key) { return (void)key, nullptr; }
-
-private:
-    bool finish_child() noexcept;
-
-    std::string key_;
-    std::size_t remaining_ = 0;
-    subtree_skipper skip_;
-    nested_value* nested_ = nullptr;
-    bool started_ = false;
-    bool expecting_key_ = true;
-    bool skipping_ = false;
-};
-
-class owned_entry_parser final : public nested_value {
-public:
-    void start(owned_entry& e) noexcept {
-        out_ = &e;
-        state_ = 0;
-    }
-    bool feed(resp::node const& n, error_code& ec) override;
-
-private:
-    owned_entry* out_ = nullptr;
-    int state_ = 0;
-    std::size_t remaining_ = 0;
-};
-
-} // namespace detail
 
 template <>
 struct reader<entry_batch> {

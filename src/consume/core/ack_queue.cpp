@@ -24,7 +24,7 @@ bool ack_queue::push(ack_record rec, clock::time_point now) {
 }
 
 milliseconds ack_queue::timer_delay() const noexcept {
-    return retry_delay_.count() > 0 ? retry_delay_ : limits_.flush_interval;
+    return retry_backoff_.last().count() > 0 ? retry_backoff_.last() : limits_.flush_interval;
 }
 
 ack_flush ack_queue::take(std::size_t stream_count, clock::time_point now) {
@@ -84,7 +84,7 @@ ack_flush_report ack_queue::completed(ack_flush&& f, error_code transport,
     bool refused = false;
     read_replies(f, replies, out, again, refused);
     if (!refused) {
-        retry_delay_ = milliseconds{0};
+        retry_backoff_.reset();
         failures_logged_ = 0;
     }
     if (!again.empty() || !markers_to_retry_.empty()) {
@@ -138,7 +138,7 @@ void ack_queue::put_back(std::vector<ack_record>&& records, clock::time_point no
     if (queue_.empty())
         first_queued_ = now;
     queue_.insert(queue_.begin(), std::make_move_iterator(records.begin()), std::make_move_iterator(records.end()));
-    retry_delay_ = std::clamp(retry_delay_ * 2, milliseconds{20}, milliseconds{1000});
+    retry_backoff_.next();
 }
 
 // Every failure is worth a line, but a server refusing acks for minutes must not flood the

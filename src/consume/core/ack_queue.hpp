@@ -1,6 +1,7 @@
 #pragma once
 // Which acknowledgements to send, when, and what a failed or lost flush does to them.
 
+#include "consume/core/backoff.hpp"
 #include "consume/core/types.hpp"
 
 #include <redstream/protocol/result.hpp>
@@ -91,7 +92,7 @@ private:
     std::vector<std::string> markers_to_retry_;
     std::set<std::string> unflushed_done_;
     clock::time_point first_queued_{};
-    milliseconds retry_delay_{0};
+    exponential_backoff retry_backoff_{milliseconds{20}, milliseconds{1000}};
     std::size_t in_flight_ = 0;
     std::size_t flushes_in_flight_ = 0;
     std::uint64_t failures_logged_ = 0;

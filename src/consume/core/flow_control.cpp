@@ -17,13 +17,17 @@ std::size_t flow_control::in_flight_of(holder_id h) const {
 
 std::size_t flow_control::room(holder_id h) const {
     std::size_t const own = in_flight_of(h);
-    std::size_t const worker_room = limits_.max_in_flight > in_flight_ ? limits_.max_in_flight - in_flight_ : 0;
     std::size_t const own_room =
         limits_.max_in_flight_per_consumer > own ? limits_.max_in_flight_per_consumer - own : 0;
-    return std::min(worker_room, own_room);
+    return std::min(worker_room(), own_room);
+}
+
+std::size_t flow_control::worker_room() const noexcept {
+    return limits_.max_in_flight > in_flight_ ? limits_.max_in_flight - in_flight_ : 0;
 }
 
 std::size_t flow_control::grant(holder_id h, std::size_t want) {
+    drop_promise(h);
     std::size_t const r = room(h);
     if (r < threshold_)
         return 0;
@@ -51,6 +55,13 @@ void flow_control::release(holder_id h, std::size_t n) {
     if (n == 0)
         return;
     in_flight_ -= std::min(n, in_flight_);
+    if (auto it = orphaned_.find(h); it != orphaned_.end()) {
+        std::size_t const old = std::min(n, it->second);
+        it->second -= old;
+        n -= old;
+        if (it->second == 0)
+            orphaned_.erase(it);
+    }
     if (auto it = per_holder_.find(h); it != per_holder_.end())
         it->second -= std::min(n, it->second);
 }
@@ -72,18 +83,31 @@ void flow_control::connection_lost(std::uint64_t generation) {
 
 void flow_control::wait_for_room(holder_id h) { waiters_.push_back(h); }
 
-void flow_control::stop_waiting(holder_id h) { std::erase(waiters_, h); }
+void flow_control::stop_waiting(holder_id h) {
+    std::erase(waiters_, h);
+    drop_promise(h);
+}
+
+void flow_control::drop_promise(holder_id h) {
+    if (auto it = promised_.find(h); it != promised_.end()) {
+        promised_total_ -= std::min(it->second, promised_total_);
+        promised_.erase(it);
+    }
+}
 
 void flow_control::waiters_to_wake(std::vector<holder_id>& out) {
     out.clear();
-    std::size_t budget = limits_.max_in_flight > in_flight_ ? limits_.max_in_flight - in_flight_ : 0;
+    std::size_t budget = worker_room() > promised_total_ ? worker_room() - promised_total_ : 0;
     for (auto it = waiters_.begin(); it != waiters_.end() && budget >= threshold_;) {
         std::size_t const r = std::min(room(*it), budget);
         if (r < threshold_) {
             ++it;
             continue;
         }
-        budget -= std::min(r, read_size_);
+        std::size_t const promise = std::min(r, read_size_);
+        budget -= promise;
+        promised_[*it] += promise;
+        promised_total_ += promise;
         out.push_back(*it);
         it = waiters_.erase(it);
     }
@@ -92,14 +116,21 @@ void flow_control::waiters_to_wake(std::vector<holder_id>& out) {
 void flow_control::forget(holder_id h) {
     // Its acks still under way release the worker's count as they complete (it is what bounds
     // the worker); a holder started later under the same id begins at zero.
-    per_holder_.erase(h);
+    if (auto it = per_holder_.find(h); it != per_holder_.end()) {
+        if (it->second > 0)
+            orphaned_[h] += it->second;
+        per_holder_.erase(it);
+    }
     stop_waiting(h);
 }
 
 void flow_control::reset() {
     in_flight_ = 0;
     per_holder_.clear();
+    orphaned_.clear();
     waiters_.clear();
+    promised_.clear();
+    promised_total_ = 0;
 }
 
 } // namespace redstream::detail

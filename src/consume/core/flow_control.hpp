@@ -61,13 +61,16 @@ public:
     void waiters_to_wake(std::vector<holder_id>& out);
     [[nodiscard]] bool has_waiters() const noexcept { return !waiters_.empty(); }
 
-    /// The holder finished: its own counter goes (a new holder with its id starts at zero).
+    /// The holder finished: a new holder with its id starts at zero, and what the old one still
+    /// had in flight (acks under way) is released from the worker's count only.
     void forget(holder_id h);
     /// run() ended: nothing is in flight any more; the read size is kept.
     void reset();
 
 private:
     void add(holder_id h, std::size_t n);
+    void drop_promise(holder_id h);
+    [[nodiscard]] std::size_t worker_room() const noexcept;
 
     flow_limits limits_;
     std::size_t threshold_;
@@ -75,7 +78,12 @@ private:
     std::size_t in_flight_ = 0;
     std::uint64_t shrunk_generation_ = UINT64_MAX;
     std::unordered_map<holder_id, std::size_t> per_holder_;
+    std::unordered_map<holder_id, std::size_t> orphaned_; // in flight under a finished holder's id
     std::deque<holder_id> waiters_;
+    // Room promised to holders woken but not yet granted: without it, every release until they
+    // run would wake more of them for the same room.
+    std::unordered_map<holder_id, std::size_t> promised_;
+    std::size_t promised_total_ = 0;
 };
 
 } // namespace redstream::detail

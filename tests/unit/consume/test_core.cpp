@@ -451,6 +451,41 @@ BOOST_AUTO_TEST_CASE(forget_drops_the_holder_counter_but_keeps_the_worker_count)
     BOOST_TEST(fc.room(1) == 195u);
 }
 
+BOOST_AUTO_TEST_CASE(a_new_holder_under_a_reused_id_is_not_charged_for_the_old_ones_acks) {
+    flow_control fc{flow_limits{100, 1000, 200}};
+    fc.take(1, 30);
+    fc.forget(1);                       // the old holder ended with 30 acks under way
+    BOOST_TEST(fc.grant(1, 200) == 200u); // a new holder under id 1 reads its full bound
+    fc.release(1, 30);                  // the old holder's acks complete
+    BOOST_TEST(fc.in_flight_of(1) == 200u);
+    BOOST_TEST(fc.room(1) == 0u);
+    BOOST_TEST(fc.in_flight() == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(releases_before_the_woken_run_wake_no_one_else_for_the_same_room) {
+    flow_control fc{flow_limits{100, 200, 200}};
+    fc.take(0, 200);
+    for (holder_id h = 1; h <= 100; ++h)
+        fc.wait_for_room(h);
+    std::vector<holder_id> woken;
+    std::size_t total = 0;
+    // One ack at a time frees room; none of the woken has run (granted) yet.
+    for (int i = 0; i < 100; ++i) {
+        fc.release(0, 1);
+        fc.waiters_to_wake(woken);
+        total += woken.size();
+    }
+    BOOST_TEST(total == 1u); // 100 free slots: one read of a batch
+    // The woken holder runs and takes its read; the next 100 releases wake the next one.
+    BOOST_TEST(fc.grant(1, 100) == 100u);
+    for (int i = 0; i < 100; ++i) {
+        fc.release(0, 1);
+        fc.waiters_to_wake(woken);
+        total += woken.size();
+    }
+    BOOST_TEST(total == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(reset_empties_the_counts_and_keeps_the_read_size) {
     flow_control fc{flow_limits{100, 1000, 200}};
     fc.take(0, 150);
