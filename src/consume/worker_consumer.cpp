@@ -229,7 +229,8 @@ asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc)
             co_return false;
         if (is_connection_error(ec))
             rc.drain_pending = true; // a lost read may have delivered entries to our PEL
-        co_await after_read_error(c, ec, s.ec ? std::string{} : s.reply.error().message, rc.backoff);
+        std::string const text = s.ec ? std::string{} : s.reply.error().message; // named: GCC 12, see README
+        co_await after_read_error(c, ec, text, rc.backoff);
         co_return true;
     }
     rc.backoff.reset();

@@ -125,7 +125,8 @@ asio::awaitable<void> worker_impl::handle_entries(consumer_state& c, entry_batch
             co_return;
         if (idempotent && skip_by_marker(c, si, entry.id(), markers, i))
             continue;
-        co_await handle_one(c, batch, i, plan[i], idempotent ? markers.keys[i] : std::string{});
+        std::string marker = idempotent ? markers.keys[i] : std::string{}; // named: see handle_one
+        co_await handle_one(c, batch, i, plan[i], std::move(marker));
     }
     // The last batch in hand is done and no read is travelling to carry the acks: nothing
     // would share the XACK, so waiting for the flush interval would only delay it (an ack
@@ -195,7 +196,9 @@ asio::awaitable<void> worker_impl::handle_one(consumer_state& c, entry_batch con
         throw boost::system::system_error(asio::error::operation_aborted);
     }
     ++stats_.handled;
-    co_await carry_out(c, m, si, after_handling(out, deliveries, opts_.max_deliveries), std::move(marker));
+    // Named, not a temporary inside co_await: GCC 12 may destroy such temporaries twice.
+    verdict const v = after_handling(out, deliveries, opts_.max_deliveries);
+    co_await carry_out(c, m, si, v, std::move(marker));
 }
 
 asio::awaitable<outcome> worker_impl::call_handler(message const& m, std::size_t si) {

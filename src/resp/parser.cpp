@@ -55,6 +55,47 @@ bool valid_big_number(std::string_view s) noexcept {
     return true;
 }
 
+// Sets `ec` and rejects the element, so that each check below reads as one line.
+inline bool fail(boost::system::error_code& ec, error e) noexcept {
+    ec = e;
+    return false;
+}
+
+// A one-line element: simple string or error, integer, null, double, boolean or big number.
+inline bool check_scalar(char marker, std::string_view line, boost::system::error_code& ec) noexcept {
+    std::int64_t integer = 0;
+    switch (marker) {
+    case '+':
+    case '-':
+        return true;
+    case ':':
+        return detail::parse_int64(line, integer) || fail(ec, error::invalid_integer);
+    case '_':
+        return line.empty() || fail(ec, error::missing_crlf);
+    case ',':
+        return valid_double(line) || fail(ec, error::invalid_double);
+    case '#':
+        return line == "t" || line == "f" || fail(ec, error::invalid_boolean);
+    case '(':
+        return valid_big_number(line) || fail(ec, error::invalid_big_number);
+    default:
+        return fail(ec, error::invalid_type_marker);
+    }
+}
+
+// The length line of a blob or the count line of an aggregate; -1 (a RESP2 null) only where
+// `null_allowed`. "?" announces a streamed element, which Redis never sends. Forced inline for
+// the reason given above read_frame().
+[[gnu::always_inline]]
+inline bool parse_length(std::string_view line, bool null_allowed, std::int64_t& n,
+                         boost::system::error_code& ec) noexcept {
+    if (line == "?")
+        return fail(ec, error::streamed_unsupported);
+    if (!detail::parse_int64(line, n) || n < -1 || (n == -1 && !null_allowed))
+        return fail(ec, error::invalid_length);
+    return true;
+}
+
 } // namespace
 
 parser::parser(parser_limits limits) noexcept : limits_(limits) {
@@ -95,179 +136,159 @@ parser::status parser::next(std::string_view in, node& out, std::size_t& consume
                             boost::system::error_code& ec) noexcept {
     oob_finished_ = false;
     for (;;) {
-        if (in.empty()) {
-            hint_ = 1;
-            return status::need_more;
+        frame f;
+        if (status const st = read_frame(in, f, ec); st != status::element)
+            return st;
+        consumed += f.size;
+        in.remove_prefix(f.size);
+        if (f.t != type::attribute && attributes_ == 0) {
+            emit(f, out);
+            return status::element;
         }
-        std::size_t const eol = find_crlf(in);
-        if (eol == std::string_view::npos) {
-            if (in.size() > limits_.max_line_length + 3) {
-                ec = error::line_too_long;
-                return status::failed;
-            }
-            hint_ = in.size() + 1;
-            return status::need_more;
-        }
-        if (eol - 1 > limits_.max_line_length) {
+        skip_attribute_part(f);
+    }
+}
+
+// The steps of next() are forced inline: GCC -O2 otherwise keeps some of them out of line once
+// next() has grown (about 25% more instructions per element than the unsplit loop).
+
+// Frames the element at in[0]: its header line, checked for its type, and any payload. Sets
+// hint_ only when more input is needed.
+[[gnu::always_inline]]
+inline parser::status parser::read_frame(std::string_view in, frame& f,
+                                         boost::system::error_code& ec) noexcept {
+    if (in.empty()) {
+        hint_ = 1;
+        return status::need_more;
+    }
+    std::size_t const eol = find_crlf(in);
+    if (eol == std::string_view::npos) {
+        if (in.size() > limits_.max_line_length + 3) {
             ec = error::line_too_long;
             return status::failed;
         }
-        std::string_view const line = in.substr(1, eol - 1);
-        std::size_t total = eol + 2;
-        type t = static_cast<type>(in[0]);
-        std::string_view value = line;
-        std::size_t children = 0;
+        hint_ = in.size() + 1;
+        return status::need_more;
+    }
+    if (eol - 1 > limits_.max_line_length) {
+        ec = error::line_too_long;
+        return status::failed;
+    }
+    std::string_view const line = in.substr(1, eol - 1);
+    f = frame{static_cast<type>(in[0]), line, 0, eol + 2};
+    switch (in[0]) {
+    case '$':
+    case '!':
+    case '=':
+        return read_blob(in, f, ec);
+    case '*':
+    case '%':
+    case '~':
+    case '|':
+    case '>':
+        return read_aggregate(f, ec);
+    default:
+        return check_scalar(in[0], line, ec) ? status::element : status::failed;
+    }
+}
 
-        switch (in[0]) {
-        case '+':
-        case '-':
-            break;
-        case ':': {
-            std::int64_t v = 0;
-            if (!detail::parse_int64(line, v)) {
-                ec = error::invalid_integer;
-                return status::failed;
-            }
-            break;
-        }
-        case '$':
-        case '!':
-        case '=': {
-            if (line == "?") {
-                ec = error::streamed_unsupported;
-                return status::failed;
-            }
-            std::int64_t len = 0;
-            if (!detail::parse_int64(line, len) || len < -1 || (len == -1 && in[0] != '$')) {
-                ec = error::invalid_length;
-                return status::failed;
-            }
-            if (len == -1) { // RESP2 null bulk string
-                t = type::null;
-                value = {};
-                break;
-            }
-            if (static_cast<std::uint64_t>(len) > limits_.max_bulk_length) {
-                ec = error::bulk_too_long;
-                return status::failed;
-            }
-            auto const n = static_cast<std::size_t>(len);
-            if (in.size() < total + n + 2) {
-                hint_ = total + n + 2;
-                return status::need_more;
-            }
-            if (in[total + n] != '\r' || in[total + n + 1] != '\n') {
-                ec = error::missing_crlf;
-                return status::failed;
-            }
-            value = in.substr(total, n);
-            total += n + 2;
-            if (t == type::verbatim_string) {
-                if (value.size() < 4 || value[3] != ':') {
-                    ec = error::invalid_verbatim;
-                    return status::failed;
-                }
-                value.remove_prefix(4);
-            }
-            break;
-        }
-        case '_':
-            if (!line.empty()) {
-                ec = error::missing_crlf;
-                return status::failed;
-            }
-            break;
-        case ',':
-            if (!valid_double(line)) {
-                ec = error::invalid_double;
-                return status::failed;
-            }
-            break;
-        case '#':
-            if (line != "t" && line != "f") {
-                ec = error::invalid_boolean;
-                return status::failed;
-            }
-            break;
-        case '(':
-            if (!valid_big_number(line)) {
-                ec = error::invalid_big_number;
-                return status::failed;
-            }
-            break;
-        case '*':
-        case '%':
-        case '~':
-        case '|':
-        case '>': {
-            if (line == "?") {
-                ec = error::streamed_unsupported;
-                return status::failed;
-            }
-            std::int64_t count = 0;
-            if (!detail::parse_int64(line, count) || count < -1 || (count == -1 && in[0] != '*')) {
-                ec = error::invalid_length;
-                return status::failed;
-            }
-            if (count == -1) { // RESP2 null array
-                t = type::null;
-                value = {};
-                break;
-            }
-            if (static_cast<std::uint64_t>(count) > limits_.max_aggregate_size) {
-                ec = error::aggregate_too_large;
-                return status::failed;
-            }
-            children = static_cast<std::size_t>(count);
-            if (t == type::map || t == type::attribute)
-                children *= 2;
-            value = {};
-            if (children > 0 && depth_ + 1 > limits_.max_depth) {
-                ec = error::nesting_too_deep;
-                return status::failed;
-            }
-            break;
-        }
-        default:
-            ec = error::invalid_type_marker;
-            return status::failed;
-        }
-
-        consumed += total;
-        in.remove_prefix(total);
-
-        if (t == type::attribute || attributes_ > 0) {
-            // Attributes and everything inside them are consumed silently.
-            if (children > 0) {
-                stack_[depth_++] = level{children, t == type::attribute ? level_kind::attribute : level_kind::normal};
-                if (t == type::attribute)
-                    ++attributes_;
-            } else if (t != type::attribute) {
-                finish_element();
-            }
-            continue;
-        }
-
-        hint_ = 0;
-        if (t == type::push && depth_ > 0 && oob_level_ == no_level) {
-            // A push inside another reply: reported apart, not counted in its parent.
-            out = node{t, children, 0, value, true};
-            if (children > 0) {
-                oob_level_ = depth_;
-                stack_[depth_++] = level{children, level_kind::out_of_band};
-            } else {
-                oob_finished_ = true;
-            }
-            return status::element;
-        }
-        bool const oob = oob_level_ != no_level;
-        out = node{t, children, oob ? depth_ - oob_level_ : depth_, value, oob};
-        if (children > 0)
-            stack_[depth_++] = level{children, level_kind::normal};
-        else
-            finish_element();
+// A blob string, blob error or verbatim string: `f` holds the length line on entry; the payload
+// and its CRLF must follow.
+[[gnu::always_inline]]
+inline parser::status parser::read_blob(std::string_view in, frame& f,
+                                        boost::system::error_code& ec) noexcept {
+    std::int64_t len = 0;
+    if (!parse_length(f.value, f.t == type::bulk_string, len, ec))
+        return status::failed;
+    if (len == -1) { // RESP2 null bulk string
+        f.t = type::null;
+        f.value = {};
         return status::element;
     }
+    if (static_cast<std::uint64_t>(len) > limits_.max_bulk_length) {
+        ec = error::bulk_too_long;
+        return status::failed;
+    }
+    auto const n = static_cast<std::size_t>(len);
+    if (in.size() < f.size + n + 2) {
+        hint_ = f.size + n + 2;
+        return status::need_more;
+    }
+    if (in[f.size + n] != '\r' || in[f.size + n + 1] != '\n') {
+        ec = error::missing_crlf;
+        return status::failed;
+    }
+    f.value = in.substr(f.size, n);
+    f.size += n + 2;
+    if (f.t == type::verbatim_string) {
+        if (f.value.size() < 4 || f.value[3] != ':') {
+            ec = error::invalid_verbatim;
+            return status::failed;
+        }
+        f.value.remove_prefix(4);
+    }
+    return status::element;
+}
+
+// An aggregate header: `f` holds the count line on entry. The children are later elements.
+[[gnu::always_inline]]
+inline parser::status parser::read_aggregate(frame& f, boost::system::error_code& ec) const noexcept {
+    std::int64_t count = 0;
+    if (!parse_length(f.value, f.t == type::array, count, ec))
+        return status::failed;
+    f.value = {};
+    if (count == -1) { // RESP2 null array
+        f.t = type::null;
+        return status::element;
+    }
+    if (static_cast<std::uint64_t>(count) > limits_.max_aggregate_size) {
+        ec = error::aggregate_too_large;
+        return status::failed;
+    }
+    f.children = static_cast<std::size_t>(count);
+    if (f.t == type::map || f.t == type::attribute)
+        f.children *= 2;
+    if (f.children > 0 && depth_ + 1 > limits_.max_depth) {
+        ec = error::nesting_too_deep;
+        return status::failed;
+    }
+    return status::element;
+}
+
+// Attributes and everything inside them are consumed silently: only the stack is kept.
+[[gnu::always_inline]]
+inline void parser::skip_attribute_part(frame const& f) noexcept {
+    bool const opens_attribute = f.t == type::attribute;
+    if (f.children > 0) {
+        stack_[depth_++] = level{f.children, opens_attribute ? level_kind::attribute : level_kind::normal};
+        if (opens_attribute)
+            ++attributes_;
+    } else if (!opens_attribute) {
+        finish_element();
+    }
+}
+
+// Reports `f` in `out` and opens its level if it has children, else completes it.
+[[gnu::always_inline]]
+inline void parser::emit(frame const& f, node& out) noexcept {
+    hint_ = 0;
+    if (f.t == type::push && depth_ > 0 && oob_level_ == no_level) {
+        // A push inside another reply: reported apart, not counted in its parent.
+        out = node{f.t, f.children, 0, f.value, true};
+        if (f.children > 0) {
+            oob_level_ = depth_;
+            stack_[depth_++] = level{f.children, level_kind::out_of_band};
+        } else {
+            oob_finished_ = true;
+        }
+        return;
+    }
+    bool const oob = oob_level_ != no_level;
+    out = node{f.t, f.children, oob ? depth_ - oob_level_ : depth_, f.value, oob};
+    if (f.children > 0)
+        stack_[depth_++] = level{f.children, level_kind::normal};
+    else
+        finish_element();
 }
 
 } // namespace redstream::resp

@@ -65,6 +65,23 @@ private:
     };
     static constexpr std::size_t no_level = static_cast<std::size_t>(-1);
 
+    // One element framed from the input: what next() reports, or skips inside an attribute.
+    struct frame {
+        type t;
+        std::string_view value; // into the input
+        std::size_t children;   // child elements that follow (twice the pairs of a map)
+        std::size_t size;       // bytes of the header line and any payload
+    };
+
+    // The steps of next(), defined (and forced inline) in parser.cpp only, so that next() still
+    // compiles to one loop. The readers return status::element once `f` holds a whole element.
+    [[nodiscard]] inline status read_frame(std::string_view in, frame& f,
+                                           boost::system::error_code& ec) noexcept;
+    [[nodiscard]] inline status read_blob(std::string_view in, frame& f,
+                                          boost::system::error_code& ec) noexcept;
+    [[nodiscard]] inline status read_aggregate(frame& f, boost::system::error_code& ec) const noexcept;
+    inline void skip_attribute_part(frame const& f) noexcept;
+    inline void emit(frame const& f, node& out) noexcept;
     void finish_element() noexcept;
 
     parser_limits limits_;

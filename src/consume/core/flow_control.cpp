@@ -104,8 +104,12 @@ void flow_control::waiters_to_wake(std::vector<holder_id>& out) {
             ++it;
             continue;
         }
-        std::size_t const promise = std::min(r, read_size_);
-        budget -= promise;
+        // It will ask for a full read: that much is spoken for until it runs.
+        std::size_t const own = in_flight_of(*it);
+        std::size_t const own_room =
+            limits_.max_in_flight_per_consumer > own ? limits_.max_in_flight_per_consumer - own : 0;
+        std::size_t const promise = std::min(own_room, read_size_);
+        budget -= std::min(budget, promise);
         promised_[*it] += promise;
         promised_total_ += promise;
         out.push_back(*it);
