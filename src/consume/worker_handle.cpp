@@ -189,29 +189,9 @@ asio::awaitable<void> worker_impl::handle_one(consumer_state& c, entry_batch con
         co_await carry_out(c, m, si, *early, std::move(marker));
         co_return;
     }
-    outcome const out = co_await call_handler(m, si);
-    // Cancelled at the drain deadline: leave the message pending for others.
-    if (auto cs = co_await asio::this_coro::cancellation_state; cs.cancelled() != asio::cancellation_type::none) {
-        let_go(c.index, si, m.id());
-        throw boost::system::system_error(asio::error::operation_aborted);
-    }
-    ++stats_.handled;
-    // Named, not a temporary inside co_await: GCC 12 may destroy such temporaries twice.
-    verdict const v = after_handling(out, deliveries, opts_.max_deliveries);
-    co_await carry_out(c, m, si, v, std::move(marker));
-}
-
-asio::awaitable<outcome> worker_impl::call_handler(message const& m, std::size_t si) {
+    // The handler is awaited here, not in a helper coroutine: one frame per message, not three.
     auto const started = clock::now();
-    auto const now_ms = std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch());
-    if (auto const now_u = static_cast<std::uint64_t>(now_ms.count()); now_u >= m.id().ms)
-        histograms_.end_to_end_seconds.observe(static_cast<double>(now_u - m.id().ms) / 1000.0);
-    // While its handler runs, a message is not kept from looking idle: one whose handler is stuck
-    // is claimed by others after min_idle, as documented.
-    // Only its holder (this coroutine) erases the record, so the pointer outlives the handler.
-    hand_info* const h = hand_.find(si, m.id());
-    if (h)
-        h->handling = true;
+    hand_info* const h = begin_handling(m, si);
     outcome out;
     try {
         out = co_await handler_(m);
@@ -221,10 +201,39 @@ asio::awaitable<outcome> worker_impl::call_handler(message const& m, std::size_t
         // Not a std::exception (a thrown int, a foreign library's type): still only a failure.
         out = retry("the handler threw a non-standard exception");
     }
+    end_handling(h, started);
+    // Cancelled at the drain deadline: leave the message pending for others.
+    if (auto cs = co_await asio::this_coro::cancellation_state; cs.cancelled() != asio::cancellation_type::none) {
+        let_go(c.index, si, m.id());
+        throw boost::system::system_error(asio::error::operation_aborted);
+    }
+    ++stats_.handled;
+    if (out.what == outcome::kind::ack) { // the common case, without another coroutine
+        queue_ack({si, m.id(), c.index, std::move(marker)});
+        co_return;
+    }
+    // Named, not a temporary inside co_await: GCC 12 may destroy such temporaries twice.
+    verdict const v = after_handling(out, deliveries, opts_.max_deliveries);
+    co_await carry_out(c, m, si, v, std::move(marker));
+}
+
+// While its handler runs, a message is not kept from looking idle: one whose handler is stuck is
+// claimed by others after min_idle, as documented. Only its holder (this coroutine) erases the
+// record, so the pointer outlives the handler.
+hand_info* worker_impl::begin_handling(message const& m, std::size_t si) {
+    auto const now_ms = std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+    if (auto const now_u = static_cast<std::uint64_t>(now_ms.count()); now_u >= m.id().ms)
+        histograms_.end_to_end_seconds.observe(static_cast<double>(now_u - m.id().ms) / 1000.0);
+    hand_info* const h = hand_.find(si, m.id());
+    if (h)
+        h->handling = true;
+    return h;
+}
+
+void worker_impl::end_handling(hand_info* h, clock::time_point started) {
     histograms_.handler_seconds.observe(std::chrono::duration<double>(clock::now() - started).count());
     if (h)
         h->handling = false; // awaiting its ack (or let go)
-    co_return out;
 }
 
 asio::awaitable<void> worker_impl::carry_out(consumer_state& c, message const& m, std::size_t si, verdict const& v,

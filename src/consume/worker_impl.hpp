@@ -228,7 +228,8 @@ private:
     bool skip_by_marker(consumer_state& c, std::size_t stream, stream_id id, batch_markers const& m, std::size_t i);
     asio::awaitable<void> handle_one(consumer_state& c, entry_batch const& batch, std::size_t i,
                                      std::uint64_t deliveries, std::string marker);
-    asio::awaitable<outcome> call_handler(message const& m, std::size_t stream);
+    hand_info* begin_handling(message const& m, std::size_t stream);
+    void end_handling(hand_info* h, clock::time_point started);
     asio::awaitable<void> carry_out(consumer_state& c, message const& m, std::size_t stream, verdict const& v,
                                     std::string marker);
     void release_marker(std::string const& marker, std::string const& consumer);

@@ -74,9 +74,18 @@ ack_record rec(std::size_t stream, std::uint64_t ms, std::string marker = {}, ho
 // "s0:7" or, with a marker, "s0:7+k7".
 std::vector<std::string> records_of(std::vector<ack_record> const& rs) {
     std::vector<std::string> out;
-    for (auto const& r : rs)
-        out.push_back("s" + std::to_string(r.stream) + ":" + std::to_string(r.id.ms) +
-                      (r.marker.empty() ? "" : "+" + r.marker));
+    // Appended piece by piece: GCC 12 at -O3 warns (-Wrestrict) on "s" + ... chains.
+    for (auto const& r : rs) {
+        std::string text{"s"};
+        text += std::to_string(r.stream);
+        text += ':';
+        text += std::to_string(r.id.ms);
+        if (!r.marker.empty()) {
+            text += '+';
+            text += r.marker;
+        }
+        out.push_back(std::move(text));
+    }
     return out;
 }
 
@@ -88,8 +97,15 @@ std::vector<std::string> commands_of(ack_flush const& f) {
             out.push_back("markers-only");
             continue;
         }
-        out.push_back("s" + std::to_string(c.stream) + " [" + std::to_string(c.first) + "," +
-                      std::to_string(c.first + c.count) + ") " + (c.marked ? "marked" : "plain"));
+        std::string text{"s"};
+        text += std::to_string(c.stream);
+        text += " [";
+        text += std::to_string(c.first);
+        text += ',';
+        text += std::to_string(c.first + c.count);
+        text += ") ";
+        text += c.marked ? "marked" : "plain";
+        out.push_back(std::move(text));
     }
     return out;
 }
