@@ -34,10 +34,14 @@ struct ack_flush_op {
     std::vector<result<std::int64_t>> replies;
 };
 
-void worker_impl::queue_ack(ack_record rec) {
-    if (auto* h = hand_.find(rec.stream, rec.id))
-        h->acking = true; // from now on the ack's confirmation lets it go
-    if (acks_.push(std::move(rec), clock::now()))
+void worker_impl::queue_ack(ack_record rec, hand_info* in_hand) {
+    if (!in_hand)
+        in_hand = hand_.find(rec.stream, rec.id);
+    if (in_hand)
+        in_hand->acking = true; // from now on the ack's confirmation lets it go
+    // The queue reads the time only to stamp its first record: spare the clock otherwise.
+    auto const now = acks_.queued() == 0 ? clock::now() : clock::time_point{};
+    if (acks_.push(std::move(rec), now))
         flush_acks();
     else
         arm_ack_timer();

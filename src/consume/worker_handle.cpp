@@ -209,7 +209,7 @@ asio::awaitable<void> worker_impl::handle_one(consumer_state& c, entry_batch con
     }
     ++stats_.handled;
     if (out.what == outcome::kind::ack) { // the common case, without another coroutine
-        queue_ack({si, m.id(), c.index, std::move(marker)});
+        queue_ack({si, m.id(), c.index, std::move(marker)}, h);
         co_return;
     }
     // Named, not a temporary inside co_await: GCC 12 may destroy such temporaries twice.

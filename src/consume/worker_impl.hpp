@@ -20,8 +20,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <queue>
-#include <set>
 #include <unordered_map>
 #include <string>
 #include <vector>
@@ -251,7 +249,8 @@ private:
                                                     entry_batch const& batch);
 
     // Acks (worker_acks.cpp): the driver of ack_queue.
-    void queue_ack(ack_record rec);
+    /// `in_hand` spares the lookup when the caller holds the message's record already.
+    void queue_ack(ack_record rec, hand_info* in_hand = nullptr);
     void arm_ack_timer();
     void flush_acks();
     void write_flush(ack_flush const& f, request& r) const;

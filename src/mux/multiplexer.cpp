@@ -56,6 +56,42 @@ std::size_t multiplexer::prepare_write(bool priority_only) {
     return moved;
 }
 
+inline void multiplexer::on_element(resp::node const& n, action_list& out) {
+    switch (route_) {
+    case route::push:
+        collect_push(push_, n);
+        return;
+    case route::reply: {
+        auto& e = written_.front();
+        if (skip_reply_)
+            return;
+        if (auto ec = feed_adapter(e, e.replies_done, n, out)) {
+            if (!e.ec)
+                e.ec = ec;
+            skip_reply_ = true;
+        }
+        return;
+    }
+    case route::subscription_error: {
+        // Under RESP3 a subscription command answers with pushes; a reply means it failed.
+        // The error also goes to the adapter, so that a result<T> target keeps the server's text.
+        auto& e = written_.front();
+        if (n.depth == 0) {
+            if (resp::is_error(n.data_type)) {
+                (void)feed_adapter(e, e.confirm_index, n, out);
+                if (!e.ec)
+                    e.ec = classify_server_error(n.value);
+            } else if (!e.ec) {
+                e.ec = errc::unexpected_reply;
+            }
+        }
+        return;
+    }
+    case route::none:
+        return;
+    }
+}
+
 std::size_t multiplexer::consume(std::string_view in, error_code& ec, action_list& out) {
     std::size_t used = 0;
     for (;;) {
@@ -106,42 +142,6 @@ void multiplexer::start_reply(resp::node const& n, error_code& ec) {
         return;
     }
     route_ = written_.front().is_subscription() ? route::subscription_error : route::reply;
-}
-
-void multiplexer::on_element(resp::node const& n, action_list& out) {
-    switch (route_) {
-    case route::push:
-        collect_push(push_, n);
-        return;
-    case route::reply: {
-        auto& e = written_.front();
-        if (skip_reply_)
-            return;
-        if (auto ec = feed_adapter(e, e.replies_done, n, out)) {
-            if (!e.ec)
-                e.ec = ec;
-            skip_reply_ = true;
-        }
-        return;
-    }
-    case route::subscription_error: {
-        // Under RESP3 a subscription command answers with pushes; a reply means it failed.
-        // The error also goes to the adapter, so that a result<T> target keeps the server's text.
-        auto& e = written_.front();
-        if (n.depth == 0) {
-            if (resp::is_error(n.data_type)) {
-                (void)feed_adapter(e, e.confirm_index, n, out);
-                if (!e.ec)
-                    e.ec = classify_server_error(n.value);
-            } else if (!e.ec) {
-                e.ec = errc::unexpected_reply;
-            }
-        }
-        return;
-    }
-    case route::none:
-        return;
-    }
 }
 
 // Adapters are user code, and reading into the caller's values allocates: either may throw.

@@ -150,7 +150,8 @@ private:
     };
 
     void start_reply(resp::node const& n, error_code& ec);
-    void on_element(resp::node const& n, action_list& out);
+    // Called once per RESP element: kept inline in consume()'s loop.
+    [[gnu::always_inline]] inline void on_element(resp::node const& n, action_list& out);
     [[nodiscard]] error_code feed_adapter(entry& e, std::size_t index, resp::node const& n, action_list& out);
     void finish_reply(action_list& out);
     void collect_push(push_message& p, resp::node const& n);

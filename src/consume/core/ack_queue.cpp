@@ -116,8 +116,10 @@ void ack_queue::read_replies(ack_flush& f, std::vector<result<std::int64_t>> con
             out.to_log.emplace_back(reply.error().message, cmd.count);
         if (ok || !ack_can_succeed_later(reply.error_code())) {
             auto& into = ok ? out.confirmed : out.dropped;
+            into.reserve(into.size() + cmd.count);
             for (auto it = first; it != last; ++it) {
-                unflushed_done_.erase(it->marker);
+                if (cmd.marked)
+                    unflushed_done_.erase(it->marker);
                 into.push_back(std::move(*it));
             }
             continue;

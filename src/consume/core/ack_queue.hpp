@@ -57,7 +57,8 @@ class ack_queue {
 public:
     explicit ack_queue(ack_limits limits) : limits_(limits) {}
 
-    /// Queues an ack. True when the batch is full and should be flushed now.
+    /// Queues an ack. True when the batch is full and should be flushed now. `now` is read only
+    /// when the queue is empty: it stamps the oldest record.
     bool push(ack_record rec, clock::time_point now);
     /// Nothing queued, no marker to re-write.
     [[nodiscard]] bool idle() const noexcept { return queue_.empty() && markers_to_retry_.empty(); }
