@@ -27,6 +27,15 @@ inline double median(std::vector<double> v) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/// The p-th percentile (0..100) of `v`, nearest rank.
+inline double percentile(std::vector<double> v, double p) {
+    if (v.empty())
+        return 0;
+    std::sort(v.begin(), v.end());
+    auto idx = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
+    return v[std::min(idx, v.size() - 1)];
+}
+
 /// Runs the coroutine made by `make()` on `ioc` until it finishes (other work on `ioc`, such
 /// as the connection's own coroutines, keeps running too); rethrows what it threw.
 template <class Make>

@@ -1,9 +1,16 @@
 // Consume+ack throughput: the redstream worker (default options unless told otherwise) versus
-// a raw baseline that drives the same connection with hand-pipelined XREADGROUP/XACK and no
-// framework. Same server, same pre-filled stream, alternating rounds.
+// - raw: the same connection driven by C coroutines with hand-pipelined [XACK, XREADGROUP]
+//   requests and no framework, one read in flight per coroutine;
+// - hiredis: the C reference consumer (peer/hiredis_peer.c, when built) in its own process,
+//   --peer-depth XREADGROUPs in flight on one connection with the acks pipelined: the strongest
+//   raw client; and, with one consumer, its synchronous read-then-ack loop (`sync`).
+// Same server, same pre-filled stream, alternating rounds. Ratios are redstream / hiredis.
 //
-//   bench_consume [--url URL] [--messages N] [--rounds R] [--consumers C] [--payload BYTES]
-//                 [--max-in-flight N] [--per-consumer N] [--handler-ms MS] [--framework-only yes]
+//   bench_consume [--url URL] [--messages N] [--rounds R] [--consumers C] [--batch N]
+//                 [--payload BYTES] [--max-in-flight N] [--per-consumer N] [--handler-ms MS]
+//                 [--peer-depth 8] [--framework-only yes]
+//
+// --batch is the worker's COUNT (default: the worker's default, 128) and every baseline's.
 //
 // Reports msgs/s, client CPU us/msg (getrusage), server main-thread CPU us/msg and busy %
 // (deltas of used_cpu_*_main_thread in INFO cpu) and commands per 1000 messages (INFO commandstats
@@ -13,6 +20,7 @@
 #include <redstream/consume/worker.hpp>
 
 #include "bench_common.hpp"
+#include "hiredis_peer.hpp"
 #include "support/private_redis.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -149,6 +157,7 @@ asio::awaitable<std::chrono::steady_clock::time_point> raw_consume(connection& c
 }
 
 std::size_t max_in_flight_option = 65536;
+std::size_t batch_option = worker_options{}.batch;
 std::size_t per_consumer_option = 512;
 std::size_t handler_ms_option = 0; // > 0: each handler awaits a timer this long (I/O-bound handler)
 std::size_t peak_in_flight = 0;
@@ -162,6 +171,7 @@ asio::awaitable<std::chrono::steady_clock::time_point> framework_consume(client&
     opts.group = std::string{group};
     opts.create_group = false;
     opts.consumers = consumers;
+    opts.batch = batch_option;
     opts.delete_consumers_on_stop = false;
     worker w{cl, opts};
     std::size_t handled = 0;
@@ -195,6 +205,19 @@ asio::awaitable<std::chrono::steady_clock::time_point> framework_consume(client&
     co_return all_acked;
 }
 
+// One run of the hiredis peer over the whole pre-filled stream; its client CPU replaces ours.
+asio::awaitable<measure> peer_round(connection& conn, config const& server, std::size_t n, bench::peer_options o) {
+    o.messages = n;
+    double peer_client_us = 0;
+    auto m = co_await measured(conn, n, [&]() -> asio::awaitable<std::chrono::steady_clock::time_point> {
+        bench::hiredis_peer peer{server, std::string{stream}, std::string{group}, o};
+        peer_client_us = peer.wait().client_us; // blocks this thread: nothing else runs meanwhile
+        co_return std::chrono::steady_clock::now();
+    });
+    m.client_us = peer_client_us;
+    co_return m;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -208,6 +231,8 @@ int main(int argc, char** argv) {
         max_in_flight_option = a.get_size("--max-in-flight", 65536);
         per_consumer_option = a.get_size("--per-consumer", 512);
         handler_ms_option = a.get_size("--handler-ms", 0);
+        batch_option = a.get_size("--batch", batch_option);
+        auto const peer_depth = a.get_size("--peer-depth", 8);
         bool const framework_only = a.get("--framework-only", "no") == "yes";
         a.finish();
         std::optional<support::private_redis> server;
@@ -220,9 +245,14 @@ int main(int argc, char** argv) {
                                                                         fmt::print(stderr, "{}\n", m);
                                                                     }}};
         auto& conn = cl.connection();
-        std::vector<measure> fw, raw;
-        fmt::print("consume+ack: {} messages ({}-byte payload) per round, {} rounds, {} consumer(s)\n", n, payload,
-                   rounds, consumers);
+        auto const server_cfg = config::from_url(url);
+        bool const with_peer = !framework_only && bench::hiredis_peer::available();
+        bool const with_sync_peer = with_peer && consumers == 1;
+        std::vector<measure> fw, raw, peer, sync_peer;
+        fmt::print("consume+ack: {} messages ({}-byte payload) per round, {} rounds, {} consumer(s), COUNT {}{}\n", n,
+                   payload, rounds, consumers, batch_option,
+                   with_peer ? fmt::format(", hiredis peer {} reads in flight", peer_depth)
+                             : std::string{framework_only ? "" : " (hiredis peer not built)"});
         for (std::size_t r = 0; r < rounds; ++r) {
             measure m_fw, m_raw;
             bench::run_to_completion(ioc, [&]() -> asio::awaitable<void> { co_await prefill(conn, n, payload); });
@@ -232,11 +262,32 @@ int main(int argc, char** argv) {
             if (!framework_only) {
                 bench::run_to_completion(ioc, [&]() -> asio::awaitable<void> { co_await prefill(conn, n, payload); });
                 bench::run_to_completion(ioc, [&]() -> asio::awaitable<void> {
-                    m_raw = co_await measured(conn, n, [&]() { return raw_consume(conn, n, consumers, 128); });
+                    m_raw = co_await measured(conn, n, [&]() { return raw_consume(conn, n, consumers, batch_option); });
                 });
             }
             fw.push_back(m_fw);
             raw.push_back(m_raw);
+            // One round of the peer in `mode` over a fresh stream; its figures go to `into`.
+            auto const peer_run = [&](std::string const& mode, std::size_t depth, std::size_t names,
+                                      std::vector<measure>& into) {
+                bench::peer_options po;
+                po.mode = mode;
+                po.depth = depth;
+                po.count = batch_option;
+                po.consumers = names;
+                bench::run_to_completion(ioc, [&]() -> asio::awaitable<void> { co_await prefill(conn, n, payload); });
+                bench::run_to_completion(ioc, [&]() -> asio::awaitable<void> {
+                    into.push_back(co_await peer_round(conn, server_cfg, n, po));
+                });
+                fmt::print("           hiredis {:<9} {:>9.0f} msg/s client {:.2f} us/msg server {:.2f} us/msg "
+                           "({:.0f}% busy)\n",
+                           mode + ":", into.back().msgs_per_s, into.back().client_us, into.back().server_us,
+                           into.back().server_busy);
+            };
+            if (with_peer)
+                peer_run("pipeline", peer_depth, consumers, peer);
+            if (with_sync_peer)
+                peer_run("sync", 1, 1, sync_peer);
             fmt::print("  round {}: redstream {:>9.0f} msg/s client {:.2f} us/msg server {:.2f} us/msg ({:.0f}% busy) | "
                        "raw {:>9.0f} msg/s client {:.2f} server {:.2f} ({:.0f}% busy)\n"
                        "           per 1000 msgs: redstream {:.1f} XREADGROUP {:.1f} XACK | raw {:.1f} XREADGROUP "
@@ -257,6 +308,21 @@ int main(int argc, char** argv) {
                    f, med(fw, &measure::client_us), med(fw, &measure::server_us), med(fw, &measure::server_busy), b,
                    med(raw, &measure::client_us), med(raw, &measure::server_us), med(raw, &measure::server_busy),
                    b > 0 ? f / b : 0.0);
+        if (with_peer) {
+            double const h = med(peer, &measure::msgs_per_s);
+            fmt::print("median: hiredis pipeline {:.0f} msg/s (client {:.2f} us/msg, server {:.2f} us/msg, busy {:.0f}%); "
+                       "redstream / hiredis pipeline {:.2f}, server CPU per msg {:.2f}x\n",
+                       h, med(peer, &measure::client_us), med(peer, &measure::server_us),
+                       med(peer, &measure::server_busy), h > 0 ? f / h : 0.0,
+                       med(fw, &measure::server_us) / std::max(1e-9, med(peer, &measure::server_us)));
+        }
+        if (with_sync_peer) {
+            double const h = med(sync_peer, &measure::msgs_per_s);
+            fmt::print("median: hiredis sync {:.0f} msg/s (client {:.2f} us/msg, server {:.2f} us/msg); "
+                       "redstream / hiredis sync {:.2f}\n",
+                       h, med(sync_peer, &measure::client_us), med(sync_peer, &measure::server_us),
+                       h > 0 ? f / h : 0.0);
+        }
         rusage ru{};
         ::getrusage(RUSAGE_SELF, &ru);
         fmt::print("peak RSS of this process: {:.1f} MiB; peak in-flight messages: {}\n",

@@ -50,6 +50,7 @@ struct bench_config {
 struct bench_result {
     double produce_rate = 0, consume_rate = 0;
     double client_cpu_us = 0, server_cpu_us = 0;
+    double server_busy_pct = 0; // the server main thread's CPU over the wall time: near 100 = server-bound
     double p50 = 0, p99 = 0, p999 = 0;
     long peak_rss = 0;
     std::size_t consumers_max = 0;
@@ -276,6 +277,7 @@ asio::awaitable<void> run_bench(client& c, bench_config const& cfg, bench_result
         res.produce_rate = static_cast<double>(produced) / wall;
     res.client_cpu_us = client_cpu * 1e6 / n;
     res.server_cpu_us = server * 1e6 / n;
+    res.server_busy_pct = wall > 0 ? server / wall * 100 : 0;
     res.p50 = percentile(latency_us, 50);
     res.p99 = percentile(latency_us, 99);
     res.p999 = percentile(latency_us, 99.9);
@@ -313,10 +315,11 @@ void print_result(bench_config const& cfg, bench_result& r, std::string const& w
     if (cfg.json) {
         fmt::print("{{\"messages\":{},\"acked\":{},\"lost\":{},\"pending_after\":{},\"produce_msgs_per_s\":{:.0f},"
                    "\"consume_msgs_per_s\":{:.0f},\"client_cpu_us_per_msg\":{:.3f},\"server_cpu_us_per_msg\":{:.3f},"
+                   "\"server_busy_pct\":{:.1f},"
                    "\"latency_us\":{{\"p50\":{:.0f},\"p99\":{:.0f},\"p999\":{:.0f}}},\"peak_rss_bytes\":{},"
                    "\"consumers_max\":{},\"consumers\":{},\"server\":{}}}\n",
                    cfg.messages, r.acked, r.lost, r.pending_after, r.produce_rate, r.consume_rate, r.client_cpu_us,
-                   r.server_cpu_us, r.p50, r.p99, r.p999, r.peak_rss, r.consumers_max,
+                   r.server_cpu_us, r.server_busy_pct, r.p50, r.p99, r.p999, r.peak_rss, r.consumers_max,
                    cfg.consumers == 0 ? std::string{"\"auto\""} : std::to_string(cfg.consumers), json_string(where));
         return;
     }
@@ -327,6 +330,8 @@ void print_result(bench_config const& cfg, bench_result& r, std::string const& w
     fmt::print("  {:<28} {:>14}\n", "consume + ack", fmt::format("{:.0f} msg/s", r.consume_rate));
     fmt::print("  {:<28} {:>14}\n", "client CPU", fmt::format("{:.2f} us/msg", r.client_cpu_us));
     fmt::print("  {:<28} {:>14}\n", "server CPU (main thread)", fmt::format("{:.2f} us/msg", r.server_cpu_us));
+    fmt::print("  {:<28} {:>14}  {}\n", "server main thread busy", fmt::format("{:.0f}%", r.server_busy_pct),
+               r.server_busy_pct >= 90 ? "(the server is the limit)" : "(the server has room)");
     fmt::print("  {:<28} {:>14}\n", "produce->handle p50", fmt::format("{:.0f} us", r.p50));
     fmt::print("  {:<28} {:>14}\n", "produce->handle p99", fmt::format("{:.0f} us", r.p99));
     fmt::print("  {:<28} {:>14}\n", "produce->handle p99.9", fmt::format("{:.0f} us", r.p999));

@@ -192,7 +192,10 @@ asio::awaitable<void> worker_impl::choose_wakeup() {
                                  "with K and t (or set configure_keyspace_events) and the right to subscribe");
     block_mode_ = !keyspace;
     stats_.wakeup = keyspace ? wakeup_mode::keyspace : wakeup_mode::block_slice;
-    if (opts_.wakeup == wakeup_mode::dedicated) {
+    // Without keyspace events the default is the wake-up connection, not block_slice: a BLOCK
+    // on the shared connection delays every command behind it (an application's publish by up
+    // to block_slice). block_slice costs no connection, so it stays for those who ask for it.
+    if (opts_.wakeup == wakeup_mode::dedicated || (opts_.wakeup == wakeup_mode::automatic && !keyspace)) {
         open_wake_connection();
         stats_.wakeup = wakeup_mode::dedicated;
     }

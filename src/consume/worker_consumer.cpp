@@ -246,6 +246,10 @@ asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc)
         wake_one(); // there is probably more: let another consumer help
     if (full)
         start_read_ahead(c, rc);
+    // A blocking read that came back short found the stream drained: a plain read after the
+    // batch would only come back empty, one round trip before the next BLOCK. Block at once.
+    if (blocked && !full)
+        rc.want_block = true;
     co_await handle_batch(c, *s.reply);
     std::swap(rc.current, rc.ahead);
     co_return true;

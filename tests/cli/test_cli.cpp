@@ -212,7 +212,7 @@ BOOST_AUTO_TEST_CASE(bench_with_tiny_n_prints_valid_json) {
     auto r = cli(fmt::format("bench --url {} --messages 3000 --consumers 2 --json", srv.url()));
     BOOST_TEST(r.code == 0, r.err);
     for (auto key : {"\"produce_msgs_per_s\":", "\"consume_msgs_per_s\":", "\"client_cpu_us_per_msg\":",
-                     "\"server_cpu_us_per_msg\":", "\"latency_us\":{\"p50\":", "\"p99\":", "\"p999\":",
+                     "\"server_cpu_us_per_msg\":", "\"server_busy_pct\":", "\"latency_us\":{\"p50\":", "\"p99\":", "\"p999\":",
                      "\"peak_rss_bytes\":", "\"consumers_max\":2", "\"messages\":3000", "\"acked\":3000", "\"lost\":0"})
         BOOST_TEST(contains(r.out, key), key << " missing in " << r.out);
     BOOST_TEST(r.out.front() == '{');

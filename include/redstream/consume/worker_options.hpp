@@ -14,7 +14,7 @@ using std::chrono::milliseconds;
 /// How a parked consumer (its last read came back empty) learns that there is more to read.
 /// None of them lets a blocking command stall the shared connection for long.
 enum class wakeup_mode {
-    automatic,   ///< keyspace if the server has (or lets us set) notify-keyspace-events, else block_slice
+    automatic,   ///< keyspace if the server has (or lets us set) notify-keyspace-events, else dedicated
     keyspace,    ///< RESP3 keyspace pushes for `xadd` on the shared connection
     block_slice, ///< one bounded XREADGROUP BLOCK per connection at a time, acks flushed first
     dedicated,   ///< XREADGROUP BLOCK on a second connection the worker opens; the shared one never blocks
