@@ -8,7 +8,7 @@
 //
 //   bench_consume [--url URL] [--messages N] [--rounds R] [--consumers C] [--batch N]
 //                 [--payload BYTES] [--max-in-flight N] [--per-consumer N] [--handler-ms MS]
-//                 [--peer-depth 8] [--framework-only yes]
+//                 [--peer-depth 8] [--resp 3|2] [--framework-only yes]
 //
 // --batch is the worker's COUNT (default: the worker's default, 128) and every baseline's.
 //
@@ -158,7 +158,7 @@ asio::awaitable<std::chrono::steady_clock::time_point> raw_consume(connection& c
 
 std::size_t max_in_flight_option = 65536;
 std::size_t batch_option = worker_options{}.batch;
-std::size_t per_consumer_option = 512;
+std::size_t per_consumer_option = worker_options{}.max_in_flight_per_consumer;
 std::size_t handler_ms_option = 0; // > 0: each handler awaits a timer this long (I/O-bound handler)
 std::size_t peak_in_flight = 0;
 
@@ -229,10 +229,11 @@ int main(int argc, char** argv) {
         auto const consumers = a.get_size("--consumers", 1);
         auto const payload = a.get_size("--payload", 16);
         max_in_flight_option = a.get_size("--max-in-flight", 65536);
-        per_consumer_option = a.get_size("--per-consumer", 512);
+        per_consumer_option = a.get_size("--per-consumer", per_consumer_option);
         handler_ms_option = a.get_size("--handler-ms", 0);
         batch_option = a.get_size("--batch", batch_option);
         auto const peer_depth = a.get_size("--peer-depth", 8);
+        auto const resp = a.get_size("--resp", 3); // 2: the worker speaks RESP2, as the hiredis peer does
         bool const framework_only = a.get("--framework-only", "no") == "yes";
         a.finish();
         std::optional<support::private_redis> server;
@@ -241,9 +242,11 @@ int main(int argc, char** argv) {
             url = server->url();
         }
         asio::io_context ioc;
-        client cl{ioc.get_executor(), config::from_url(url), logger{log_level::error, [](log_level, std::string_view m) {
-                                                                        fmt::print(stderr, "{}\n", m);
-                                                                    }}};
+        auto client_cfg = config::from_url(url);
+        client_cfg.try_resp3 = resp != 2;
+        client cl{ioc.get_executor(), client_cfg, logger{log_level::error, [](log_level, std::string_view m) {
+                                                      fmt::print(stderr, "{}\n", m);
+                                                  }}};
         auto& conn = cl.connection();
         auto const server_cfg = config::from_url(url);
         bool const with_peer = !framework_only && bench::hiredis_peer::available();

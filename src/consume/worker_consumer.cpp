@@ -171,7 +171,9 @@ asio::awaitable<void> worker_impl::consumer_main(std::shared_ptr<consumer_state>
     auto self = shared_from_this();
     consumer_state& c = *state;
     auto ex = co_await asio::this_coro::executor;
-    read_cursor rc{std::make_shared<read_slot>(ex), std::make_shared<read_slot>(ex), reconnect_generation_};
+    read_cursor rc;
+    rc.current = std::make_shared<read_slot>(ex);
+    rc.seen_reconnect = reconnect_generation_;
     while (!c.stopping()) {
         if (rc.drain_pending || rc.seen_reconnect != reconnect_generation_) {
             rc.seen_reconnect = reconnect_generation_;
@@ -212,7 +214,9 @@ asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc)
             }
         }
         start_read(c, rc.current, grant, blocked);
+        rc.current_was_ahead = false;
     }
+    bool const waited = !rc.current->done;
     while (!rc.current->done)
         co_await rc.current->ready.wait();
     rc.current->started = false;
@@ -225,10 +229,14 @@ asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc)
     if (s.ec || !s.reply.has_value()) {
         release(c.index, s.granted);
         auto const ec = s.ec ? s.ec : s.reply.error_code();
+        // The reads behind it most likely failed the same way; any that did not are handled.
+        co_await settle_reads_ahead(c, rc);
         if (ec == errc::closed)
             co_return false;
-        if (is_connection_error(ec))
+        if (is_connection_error(ec)) {
             rc.drain_pending = true; // a lost read may have delivered entries to our PEL
+            depth_.reset();
+        }
         std::string const text = s.ec ? std::string{} : s.reply.error().message; // named: GCC 12, see README
         co_await after_read_error(c, ec, text, rc.backoff);
         co_return true;
@@ -238,8 +246,15 @@ asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc)
     ++stats_.read_replies;
     stats_.empty_reads += got == 0;
     bool const full = read_returned(c, s.granted, got);
-    if (got == 0)
+    if (rc.current_was_ahead)
+        depth_.next_read(waited, full);
+    if (got == 0) {
+        if (!rc.ahead.empty()) { // reads still travelling: look at them before parking
+            advance(rc);
+            co_return true;
+        }
         co_return co_await after_empty_read(c, s, rc);
+    }
     stats_.messages_read += got;
     histograms_.batch_entries.observe(static_cast<double>(got));
     if ((full || blocked) && !parked_.empty())
@@ -251,8 +266,19 @@ asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc)
     if (blocked && !full)
         rc.want_block = true;
     co_await handle_batch(c, *s.reply);
-    std::swap(rc.current, rc.ahead);
+    advance(rc);
     co_return true;
+}
+
+// The next read sent ahead becomes the current one; with none, the current slot is free for
+// the next read.
+void worker_impl::advance(read_cursor& rc) {
+    if (rc.ahead.empty())
+        return;
+    rc.spare.push_back(std::move(rc.current));
+    rc.current = std::move(rc.ahead.front());
+    rc.ahead.pop_front();
+    rc.current_was_ahead = true;
 }
 
 asio::awaitable<bool> worker_impl::after_empty_read(consumer_state& c, read_slot const& s, read_cursor& rc) {
@@ -264,33 +290,58 @@ asio::awaitable<bool> worker_impl::after_empty_read(consumer_state& c, read_slot
     co_return co_await park(c, s.wake_generation);
 }
 
-// Read-ahead: the next batch travels while this one is handled. A short batch means the
-// stream is drained: the read after handling carries this batch's acks instead.
+// Read-ahead: the next batches travel while this one is handled. A short batch means the
+// stream is drained: the read after handling carries this batch's acks instead. Every reader
+// keeps one read ahead; more while the worker has fewer reads travelling than depth_ asks for
+// and the in-flight bounds leave room.
 void worker_impl::start_read_ahead(consumer_state& c, read_cursor& rc) {
-    if (c.stopping())
-        return;
-    if (std::size_t const room = flow_.grant_read_ahead(c.index); room > 0)
-        start_read(c, rc.ahead, room, false);
+    while (!c.stopping() && (rc.ahead.empty() || reads_in_flight_ < depth_.target())) {
+        std::size_t const room = flow_.grant_read_ahead(c.index);
+        if (room == 0)
+            return;
+        std::shared_ptr<read_slot> slot;
+        if (rc.spare.empty()) {
+            slot = std::make_shared<read_slot>(client_.get_executor());
+        } else {
+            slot = std::move(rc.spare.back());
+            rc.spare.pop_back();
+        }
+        start_read(c, slot, room, false);
+        rc.ahead.push_back(std::move(slot));
+    }
 }
 
 // A read-ahead still travelling has already moved entries into our pending list: on a graceful
 // stop handle them too (the drain deadline cancels us if that takes too long).
 asio::awaitable<void> worker_impl::finish_travelling_reads(consumer_state& c, read_cursor& rc) {
-    for (auto* s : {rc.current.get(), rc.ahead.get()}) {
-        if (!s->started)
-            continue;
-        while (!s->done)
-            co_await s->ready.wait();
-        s->started = false;
-        if (s->ec || !s->reply.has_value()) {
-            release(c.index, s->granted);
-            continue;
-        }
-        std::size_t const got = s->reply->entry_count();
-        read_returned(c, s->granted, got);
-        stats_.messages_read += got;
-        co_await handle_batch(c, *s->reply);
+    co_await settle(c, *rc.current);
+    co_await settle_reads_ahead(c, rc);
+}
+
+// Waits for every read sent ahead; what they brought is handled, their unused room given back.
+asio::awaitable<void> worker_impl::settle_reads_ahead(consumer_state& c, read_cursor& rc) {
+    while (!rc.ahead.empty()) {
+        auto slot = std::move(rc.ahead.front());
+        rc.ahead.pop_front();
+        co_await settle(c, *slot);
+        rc.spare.push_back(std::move(slot));
     }
+}
+
+asio::awaitable<void> worker_impl::settle(consumer_state& c, read_slot& s) {
+    if (!s.started)
+        co_return;
+    while (!s.done)
+        co_await s.ready.wait();
+    s.started = false;
+    if (s.ec || !s.reply.has_value()) {
+        release(c.index, s.granted);
+        co_return;
+    }
+    std::size_t const got = s.reply->entry_count();
+    read_returned(c, s.granted, got);
+    stats_.messages_read += got;
+    co_await handle_batch(c, *s.reply);
 }
 
 } // namespace redstream::detail

@@ -4,6 +4,7 @@
 #include "consume/core/flow_control.hpp"
 #include "consume/core/hand_registry.hpp"
 #include "consume/core/lifecycle.hpp"
+#include "consume/core/read_depth.hpp"
 #include "consume/core/verdict.hpp"
 #include "consume/roles.hpp"
 
@@ -105,7 +106,9 @@ struct read_failure {
 /// it must do next.
 struct read_cursor {
     std::shared_ptr<read_slot> current;
-    std::shared_ptr<read_slot> ahead;
+    std::deque<std::shared_ptr<read_slot>> ahead; // sent behind `current`, oldest first
+    std::vector<std::shared_ptr<read_slot>> spare; // finished slots, reused
+    bool current_was_ahead = false;                // `current` was sent while a batch was handled
     std::uint64_t seen_reconnect = 0;
     bool drain_pending = true; // start with our own pending list
     bool want_block = false;
@@ -144,6 +147,7 @@ public:
     std::map<std::size_t, std::shared_ptr<consumer_state>> consumers_;
     worker_lifecycle life_;
     flow_control flow_;
+    read_depth depth_;
     hand_registry hand_;
     ack_queue acks_;
 
@@ -180,6 +184,9 @@ private:
     asio::awaitable<bool> await_read(consumer_state& c, read_cursor& rc);
     asio::awaitable<bool> after_empty_read(consumer_state& c, read_slot const& s, read_cursor& rc);
     void start_read_ahead(consumer_state& c, read_cursor& rc);
+    void advance(read_cursor& rc);
+    asio::awaitable<void> settle_reads_ahead(consumer_state& c, read_cursor& rc);
+    asio::awaitable<void> settle(consumer_state& c, read_slot& s);
     /// On a graceful stop: reads still travelling have moved entries into our pending list.
     asio::awaitable<void> finish_travelling_reads(consumer_state& c, read_cursor& rc);
     void start_read(consumer_state& c, std::shared_ptr<read_slot> const& s, std::size_t count, bool block);

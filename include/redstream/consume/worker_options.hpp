@@ -48,7 +48,7 @@ struct worker_options {
     std::string consumer_prefix = "redstream";
     std::string identity{};               ///< host.pid part of names; empty: <hostname>.<pid>
     std::size_t batch = 128;            ///< COUNT of each XREADGROUP
-    std::size_t max_in_flight_per_consumer = 512; ///< read but not yet acked, per consumer
+    std::size_t max_in_flight_per_consumer = 1024; ///< read but not yet acked, per consumer (room for a deep read pipeline)
     std::size_t max_in_flight = 65536;  ///< read but not yet acked, per worker
 
     // Acknowledgements.

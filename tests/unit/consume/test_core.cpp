@@ -5,6 +5,7 @@
 #include "consume/core/flow_control.hpp"
 #include "consume/core/hand_registry.hpp"
 #include "consume/core/lifecycle.hpp"
+#include "consume/core/read_depth.hpp"
 #include "consume/core/verdict.hpp"
 
 #include <redstream/consume/outcome.hpp>
@@ -1427,5 +1428,66 @@ BOOST_AUTO_TEST_CASE(task_lifecycle_transitions) {
 }
 
 BOOST_AUTO_TEST_SUITE_END() // lifecycle_tests
+
+// ---------------------------------------------------------------------------------------------
+// read_depth
+// ---------------------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(read_depth_tests)
+
+BOOST_AUTO_TEST_CASE(each_observation_moves_the_target_as_the_table_says) {
+    // From a target of 4 (min 2, max 6, patience 3): what one observation does.
+    struct row {
+        bool waited;
+        bool full;
+        std::size_t target_after;
+    };
+    for (auto const& r : {row{true, true, 5},    // waited for a full read: too few travelling
+                          row{true, false, 4},   // waited, the stream ran dry: says nothing
+                          row{false, true, 4},   // already there: once is not enough to shrink
+                          row{false, false, 4}}) {
+        read_depth d{2, 6, 3};
+        d.next_read(true, true);
+        d.next_read(true, true);
+        BOOST_TEST_REQUIRE(d.target() == 4u);
+        d.next_read(r.waited, r.full);
+        BOOST_TEST(d.target() == r.target_after, "waited " << r.waited << " full " << r.full);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(grows_to_max_and_shrinks_after_patience_ready_reads_in_a_row) {
+    read_depth d{2, 4, 3};
+    BOOST_TEST(d.target() == 2u); // starts at the minimum
+    for (int i = 0; i < 10; ++i)
+        d.next_read(true, true);
+    BOOST_TEST(d.target() == 4u); // never above max
+    d.next_read(false, true);
+    d.next_read(false, true);
+    BOOST_TEST(d.target() == 4u);
+    d.next_read(true, true); // a wait resets the run of ready reads (already at max)
+    d.next_read(false, true);
+    d.next_read(false, true);
+    BOOST_TEST(d.target() == 4u);
+    d.next_read(false, true);
+    BOOST_TEST(d.target() == 3u); // three ready in a row: one fewer
+    for (int i = 0; i < 30; ++i)
+        d.next_read(false, false);
+    BOOST_TEST(d.target() == 2u); // never below min
+}
+
+BOOST_AUTO_TEST_CASE(reset_returns_to_the_minimum_and_bad_bounds_are_made_sane) {
+    read_depth d{2, 8, 8};
+    for (int i = 0; i < 5; ++i)
+        d.next_read(true, true);
+    BOOST_TEST(d.target() == 7u);
+    d.reset();
+    BOOST_TEST(d.target() == 2u);
+    read_depth odd{0, 0, 0}; // min at least 1, max at least min, patience at least 1
+    BOOST_TEST(odd.target() == 1u);
+    odd.next_read(true, true);
+    BOOST_TEST(odd.target() == 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END() // read_depth_tests
 
 BOOST_AUTO_TEST_SUITE_END() // consumer_core
