@@ -161,6 +161,7 @@ std::size_t batch_option = worker_options{}.batch;
 std::size_t per_consumer_option = worker_options{}.max_in_flight_per_consumer;
 std::size_t handler_ms_option = 0; // > 0: each handler awaits a timer this long (I/O-bound handler)
 std::size_t peak_in_flight = 0;
+std::size_t peak_reads_in_flight = 0;
 
 asio::awaitable<std::chrono::steady_clock::time_point> framework_consume(client& cl, std::size_t n,
                                                                          std::size_t consumers) {
@@ -190,13 +191,16 @@ asio::awaitable<std::chrono::steady_clock::time_point> framework_consume(client&
     asio::co_spawn(ex, w.run(), [&](std::exception_ptr) { finished = true; });
     while (w.stats().acked < n) {
         peak_in_flight = std::max(peak_in_flight, w.stats().in_flight);
+        peak_reads_in_flight = std::max(peak_reads_in_flight, w.stats().reads_in_flight);
         poll.expires_after(std::chrono::microseconds{200});
         co_await poll.async_wait(asio::use_awaitable);
     }
     auto const all_acked = std::chrono::steady_clock::now();
     auto const st = w.stats();
-    fmt::print("           worker: {} reads ({} empty), {} ack batches, wake-up {}\n", st.read_replies,
-               st.empty_reads, st.ack_batches, to_string(st.wakeup));
+    fmt::print("           worker: {} reads ({} empty), {} ack batches, wake-up {}, read depth {} (peak reads in "
+               "flight {})\n",
+               st.read_replies, st.empty_reads, st.ack_batches, to_string(st.wakeup), st.read_depth,
+               peak_reads_in_flight);
     w.stop();
     while (!finished) {
         poll.expires_after(std::chrono::milliseconds{1});

@@ -355,6 +355,8 @@ worker_stats worker::stats() const {
     s.consumers = impl_->running_consumers_;
     s.in_flight = impl_->flow_.in_flight();
     s.read_size = impl_->flow_.read_size();
+    s.read_depth = impl_->depth_.target();
+    s.reads_in_flight = impl_->reads_in_flight_;
     s.pending_acks = impl_->acks_outstanding();
     return s;
 }

@@ -36,6 +36,8 @@ struct worker_stats {
     std::size_t in_flight = 0;        ///< read, not yet acknowledged or released
     std::size_t pending_acks = 0;     ///< acks queued or being sent
     std::size_t read_size = 0;        ///< COUNT of reads now: `batch`, halved per connection lost mid-read, regrowing
+    std::size_t read_depth = 0;       ///< reads the worker keeps travelling beyond one read-ahead per consumer (adaptive, 2..8)
+    std::size_t reads_in_flight = 0;  ///< XREADGROUPs sent and not answered yet
     /// The wake-up mode in use: keyspace, block_slice or dedicated once running (worker_options::
     /// wakeup resolved); `automatic` until then. to_string() gives its name for logs and JSON.
     wakeup_mode wakeup = wakeup_mode::automatic;
