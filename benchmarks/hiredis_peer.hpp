@@ -8,6 +8,7 @@
 
 #include <fmt/core.h>
 
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
