@@ -2,6 +2,8 @@
 
 #include "commands.hpp"
 
+#include <redstream/version.hpp>
+
 #include <fmt/format.h>
 
 #include <map>
@@ -9,6 +11,7 @@
 namespace {
 
 constexpr std::string_view usage = R"(usage: redstream COMMAND [ARGS] [--url redis://[user:password@]host:port[/db]]
+       redstream --version
 
 commands:
   bench                              fill a stream, consume it with redstream, print the figures
@@ -37,6 +40,10 @@ int main(int argc, char** argv) {
     if (argc < 2 || std::string_view{argv[1]} == "--help" || std::string_view{argv[1]} == "-h") {
         fmt::print("{}", usage);
         return argc < 2 ? exit_usage : exit_ok;
+    }
+    if (std::string_view{argv[1]} == "--version") {
+        fmt::print("redstream {}\n", redstream::library_version());
+        return exit_ok;
     }
     auto it = commands.find(argv[1]);
     if (it == commands.end()) {

@@ -1,11 +1,12 @@
 #include <redstream/ops/metrics.hpp>
+#include <redstream/version.hpp>
 
-#include "ops/prometheus_writer.hpp"
 #include "protocol/stream_list.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 
 namespace redstream {
 
@@ -111,35 +112,58 @@ constexpr group_gauge group_gauges[] = {
      [](group_sample const& s) { return static_cast<double>(s.consumers.size()); }},
 };
 
-// Counters, gauges and histograms of each worker, labelled with its stream(s) (comma-separated)
-// and group.
-void write_worker_metrics(detail::prometheus_writer& out, std::vector<worker*> const& workers) {
-    std::vector<std::string> worker_streams;
-    for (auto* w : workers) {
-        auto s = streams_of(*w);
-        worker_streams.push_back(fmt::format("{}", fmt::join(s, ",")));
-    }
-    auto worker_labels = [&](std::size_t i) {
-        return detail::label_list{{"stream", worker_streams[i]}, {"group", workers[i]->options().group}};
-    };
+using label_list = std::vector<metric_label>;
 
+metric_family& add_family(std::vector<metric_family>& out, std::string_view name, metric_type type,
+                          std::string_view help) {
+    return out.emplace_back(metric_family{std::string{name}, std::string{help}, type, {}});
+}
+
+void add_sample(metric_family& f, label_list labels, double value) {
+    f.samples.push_back(metric_sample{.labels = std::move(labels), .value = value, .buckets = {}, .sum = 0, .count = 0});
+}
+
+// Cumulative buckets, the last one +Inf (the histogram's overflow count).
+void add_histogram_sample(metric_family& f, label_list labels, histogram const& h) {
+    metric_sample s{.labels = std::move(labels), .value = 0, .buckets = {}, .sum = h.sum(), .count = h.count()};
+    auto const& bounds = h.bounds();
+    auto const& counts = h.counts();
+    s.buckets.reserve(bounds.size() + 1);
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i <= bounds.size(); ++i) {
+        cumulative += counts[i];
+        s.buckets.push_back({i < bounds.size() ? bounds[i] : std::numeric_limits<double>::infinity(), cumulative});
+    }
+    f.samples.push_back(std::move(s));
+}
+
+// The labels of a worker's series: its stream(s) (comma-separated) and group.
+label_list worker_labels(worker const& w) {
+    return {{"stream", fmt::format("{}", fmt::join(streams_of(w), ","))}, {"group", w.options().group}};
+}
+
+// Counters, gauges and histograms of each worker.
+void collect_worker_metrics(std::vector<metric_family>& out, std::vector<worker*> const& workers) {
+    std::vector<label_list> labels;
     std::vector<worker_stats> stats;
-    for (auto* w : workers)
+    for (auto* w : workers) {
+        labels.push_back(worker_labels(*w));
         stats.push_back(w->stats());
+    }
     for (auto const& c : worker_counters) {
-        out.family(c.name, "counter", c.help);
+        auto& f = add_family(out, c.name, metric_type::counter, c.help);
         for (std::size_t i = 0; i < workers.size(); ++i)
-            out.sample(c.name, worker_labels(i), static_cast<double>(stats[i].*c.field));
+            add_sample(f, labels[i], static_cast<double>(stats[i].*c.field));
     }
     for (auto const& g : worker_gauges) {
-        out.family(g.name, "gauge", g.help);
+        auto& f = add_family(out, g.name, metric_type::gauge, g.help);
         for (std::size_t i = 0; i < workers.size(); ++i)
-            out.sample(g.name, worker_labels(i), static_cast<double>(stats[i].*g.field));
+            add_sample(f, labels[i], static_cast<double>(stats[i].*g.field));
     }
     for (auto const& h : worker_histogram_families) {
-        out.family(h.name, "histogram", h.help);
+        auto& f = add_family(out, h.name, metric_type::histogram, h.help);
         for (std::size_t i = 0; i < workers.size(); ++i)
-            out.histogram_samples(h.name, worker_labels(i), workers[i]->histograms().*h.field);
+            add_histogram_sample(f, labels[i], workers[i]->histograms().*h.field);
     }
 }
 
@@ -148,53 +172,52 @@ struct named_connection {
     connection const* conn;
 };
 
-void write_connection_metrics(detail::prometheus_writer& out,
-                              std::vector<named_connection> const& connections) {
-    out.family("redstream_connects_total", "counter", "Successful connection handshakes (reconnects + 1).");
-    for (auto const& c : connections)
-        out.sample("redstream_connects_total", {{"client", c.name}}, static_cast<double>(c.conn->stats().connects));
-    out.family("redstream_connected", "gauge", "1 when the client's connection is up.");
-    for (auto const& c : connections)
-        out.sample("redstream_connected", {{"client", c.name}},
-                   c.conn->state() == connection_state::connected ? 1.0 : 0.0);
-    out.family("redstream_pipeline_depth", "gauge", "Requests queued or awaiting their reply on the connection.");
+void collect_connection_metrics(std::vector<metric_family>& out, std::vector<named_connection> const& connections) {
+    auto client_label = [](named_connection const& c) { return label_list{{"client", std::string{c.name}}}; };
+    auto& connects = add_family(out, "redstream_connects_total", metric_type::counter,
+                                "Successful connection handshakes (reconnects + 1).");
+    auto& connected = add_family(out, "redstream_connected", metric_type::gauge, "1 when the client's connection is up.");
+    auto& depth = add_family(out, "redstream_pipeline_depth", metric_type::gauge,
+                             "Requests queued or awaiting their reply on the connection.");
+    auto& dropped = add_family(out, "redstream_pushes_dropped_total", metric_type::counter,
+                               "Pushes dropped because the push queue was full.");
     for (auto const& c : connections) {
         auto const st = c.conn->stats();
-        out.sample("redstream_pipeline_depth", {{"client", c.name}},
-                   static_cast<double>(st.requests_waiting + st.requests_in_flight));
+        add_sample(connects, client_label(c), static_cast<double>(st.connects));
+        add_sample(connected, client_label(c), c.conn->state() == connection_state::connected ? 1.0 : 0.0);
+        add_sample(depth, client_label(c), static_cast<double>(st.requests_waiting + st.requests_in_flight));
+        add_sample(dropped, client_label(c), static_cast<double>(st.pushes_dropped));
     }
-    out.family("redstream_pushes_dropped_total", "counter", "Pushes dropped because the push queue was full.");
-    for (auto const& c : connections)
-        out.sample("redstream_pushes_dropped_total", {{"client", c.name}},
-                   static_cast<double>(c.conn->stats().pushes_dropped));
 }
 
-void write_group_metrics(detail::prometheus_writer& out, std::vector<group_sample> const& samples) {
+void collect_group_metrics(std::vector<metric_family>& out, std::vector<group_sample> const& samples) {
     for (auto const& g : group_gauges) {
-        out.family(g.name, "gauge", g.help);
+        auto& f = add_family(out, g.name, metric_type::gauge, g.help);
         for (auto const& s : samples)
             if (s.group_exists)
-                out.sample(g.name, {{"stream", s.stream}, {"group", s.group}}, g.value(s));
+                add_sample(f, {{"stream", s.stream}, {"group", s.group}}, g.value(s));
     }
-    out.family("redstream_consumer_pending", "gauge", "Entries pending per consumer.");
+    auto& pending = add_family(out, "redstream_consumer_pending", metric_type::gauge, "Entries pending per consumer.");
+    auto& idle = add_family(out, "redstream_consumer_idle_seconds", metric_type::gauge,
+                            "Time since each consumer's last read attempt.");
     for (auto const& s : samples)
-        for (auto const& c : s.consumers)
-            out.sample("redstream_consumer_pending", {{"stream", s.stream}, {"group", s.group}, {"consumer", c.name}},
-                       static_cast<double>(c.pending));
-    out.family("redstream_consumer_idle_seconds", "gauge", "Time since each consumer's last read attempt.");
-    for (auto const& s : samples)
-        for (auto const& c : s.consumers)
-            out.sample("redstream_consumer_idle_seconds", {{"stream", s.stream}, {"group", s.group}, {"consumer", c.name}},
-                       static_cast<double>(c.idle_ms) / 1000.0);
+        for (auto const& c : s.consumers) {
+            label_list const labels{{"stream", s.stream}, {"group", s.group}, {"consumer", c.name}};
+            add_sample(pending, labels, static_cast<double>(c.pending));
+            add_sample(idle, labels, static_cast<double>(c.idle_ms) / 1000.0);
+        }
 }
 
-void write_autoscaler_metrics(detail::prometheus_writer& out, std::vector<autoscaler*> const& scalers) {
-    out.family("redstream_autoscaler_desired_consumers", "gauge", "Consumers the scaling policy wants.");
-    for (auto* a : scalers)
-        out.sample("redstream_autoscaler_desired_consumers", {}, static_cast<double>(a->status().desired));
-    out.family("redstream_autoscaler_decisions_total", "counter", "Changes of the consumer count.");
-    for (auto* a : scalers)
-        out.sample("redstream_autoscaler_decisions_total", {}, static_cast<double>(a->status().decisions));
+// Labelled like the worker each autoscaler scales, so that several never share a series.
+void collect_autoscaler_metrics(std::vector<metric_family>& out, std::vector<autoscaler*> const& scalers) {
+    auto& desired = add_family(out, "redstream_autoscaler_desired_consumers", metric_type::gauge,
+                               "Consumers the scaling policy wants.");
+    auto& decisions = add_family(out, "redstream_autoscaler_decisions_total", metric_type::counter,
+                                 "Changes of the consumer count.");
+    for (auto* a : scalers) {
+        add_sample(desired, worker_labels(a->scaled_worker()), static_cast<double>(a->status().desired));
+        add_sample(decisions, worker_labels(a->scaled_worker()), static_cast<double>(a->status().decisions));
+    }
 }
 
 } // namespace
@@ -269,19 +292,26 @@ health_report metrics_registry::evaluate(registry_sample const& sampled) const {
     return r;
 }
 
-std::string metrics_registry::render(registry_sample const& sampled) const {
-    detail::prometheus_writer out;
-    write_worker_metrics(out, workers_);
+std::vector<metric_family> metrics_registry::collect(registry_sample const& sampled) const {
+    std::vector<metric_family> out;
+    out.reserve(48);
+    collect_worker_metrics(out, workers_);
     std::vector<named_connection> connections;
     for (auto const& c : clients_)
         connections.push_back({c.name, &c.c->connection()});
-    write_connection_metrics(out, connections);
-    write_group_metrics(out, sampled.groups);
-    write_autoscaler_metrics(out, scalers_);
-    auto const h = evaluate(sampled);
-    out.family("redstream_healthy", "gauge", "1 when every health check passes.");
-    out.sample("redstream_healthy", {}, h.healthy ? 1.0 : 0.0);
-    return out.take();
+    collect_connection_metrics(out, connections);
+    collect_group_metrics(out, sampled.groups);
+    collect_autoscaler_metrics(out, scalers_);
+    add_sample(add_family(out, "redstream_healthy", metric_type::gauge, "1 when every health check passes."), {},
+               evaluate(sampled).healthy ? 1.0 : 0.0);
+    add_sample(add_family(out, "redstream_build_info", metric_type::gauge,
+                          "Always 1; the version label is the redstream library's."),
+               {{"version", library_version()}}, 1.0);
+    return out;
+}
+
+std::string metrics_registry::render(registry_sample const& sampled) const {
+    return to_prometheus_text(collect(sampled));
 }
 
 } // namespace redstream

@@ -127,5 +127,6 @@ void autoscaler::stop() {
 
 autoscaler_status const& autoscaler::status() const noexcept { return impl_->status; }
 autoscaler_options const& autoscaler::options() const noexcept { return impl_->opts; }
+worker const& autoscaler::scaled_worker() const noexcept { return impl_->wk; }
 
 } // namespace redstream

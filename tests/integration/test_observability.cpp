@@ -5,9 +5,11 @@
 #include <redstream/scaling/autoscaler.hpp>
 #include <redstream/ops/http_endpoint.hpp>
 #include <redstream/ops/metrics.hpp>
+#include <redstream/version.hpp>
 
 #include "redis_server.hpp"
 #include "run_coro.hpp"
+#include "shell.hpp"
 #include "worker_test_support.hpp"
 
 #include <boost/asio/detached.hpp>
@@ -27,19 +29,6 @@ using namespace redstream::test;
 
 namespace {
 
-// Runs a shell command and returns its stdout (and exit status).
-std::pair<int, std::string> shell(std::string const& cmd) {
-    std::string out;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p)
-        return {-1, out};
-    char buf[4096];
-    while (std::size_t n = std::fread(buf, 1, sizeof buf, p))
-        out.append(buf, n);
-    int const status = ::pclose(p);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 // Runs `cmd` on a helper thread while the io_context keeps serving; returns its result.
 asio::awaitable<std::pair<int, std::string>> shell_async(std::string cmd) {
     auto result = std::make_shared<std::pair<int, std::string>>(-1, "");
@@ -53,8 +42,6 @@ asio::awaitable<std::pair<int, std::string>> shell_async(std::string cmd) {
     BOOST_TEST(finished, "command did not finish: " << cmd);
     co_return *result;
 }
-
-bool have_promtool() { return shell("command -v promtool >/dev/null 2>&1 && echo yes").second == "yes\n"; }
 
 } // namespace
 
@@ -157,7 +144,11 @@ BOOST_AUTO_TEST_CASE(metrics_pass_promtool_and_health_reports_reasons) {
     BOOST_TEST(text.find("redstream_handler_duration_seconds_count{") != std::string::npos);
     BOOST_TEST(text.find("redstream_handler_duration_seconds_bucket{stream=\"orders \\\"eu\\\"\",group=\"billing\","
                          "le=\"+Inf\"} 100") != std::string::npos);
-    BOOST_TEST(text.find("redstream_autoscaler_desired_consumers") != std::string::npos);
+    // Labelled like the worker it scales: two autoscalers never share a series.
+    BOOST_TEST(text.find("redstream_autoscaler_desired_consumers{stream=\"orders \\\"eu\\\"\",group=\"billing\"} ") !=
+               std::string::npos, text);
+    BOOST_TEST(text.find(fmt::format("redstream_build_info{{version=\"{}\"}} 1\n", library_version())) !=
+               std::string::npos);
     BOOST_TEST(healthy.healthy, healthy.to_json());
     BOOST_TEST(!unhealthy.healthy);
     BOOST_TEST(unhealthy.to_json().find("stream does not exist") != std::string::npos, unhealthy.to_json());

@@ -3,6 +3,7 @@
 // Metrics and health of the clients, workers and autoscalers an application registers:
 // Prometheus text exposition and a health report, collected on demand (at scrape time).
 
+#include <redstream/ops/metric_family.hpp>
 #include <redstream/scaling/autoscaler.hpp>
 #include <redstream/io/client.hpp>
 #include <redstream/scaling/group_sampler.hpp>
@@ -57,7 +58,10 @@ public:
     /// Samples every registered worker's groups (one pipelined round trip per stream). A group
     /// that cannot be read is listed in `errors`, not thrown.
     boost::asio::awaitable<registry_sample> sample();
-    /// Renders with the given sample (no I/O).
+    /// Every metric family with the given sample (no I/O): the data render() formats, for
+    /// adapters to other metric systems (the prometheus-cpp adapter uses it).
+    [[nodiscard]] std::vector<metric_family> collect(registry_sample const& sampled) const;
+    /// Renders collect(sampled) in the Prometheus text format (no I/O).
     [[nodiscard]] std::string render(registry_sample const& sampled) const;
     /// Evaluates health with the given sample (no I/O): each sampling error is a reason.
     [[nodiscard]] health_report evaluate(registry_sample const& sampled) const;

@@ -58,6 +58,8 @@ public:
     void stop();
     [[nodiscard]] autoscaler_status const& status() const noexcept;
     [[nodiscard]] autoscaler_options const& options() const noexcept;
+    /// The worker this autoscaler scales (its metrics carry that worker's labels).
+    [[nodiscard]] worker const& scaled_worker() const noexcept;
 
 private:
     struct impl;

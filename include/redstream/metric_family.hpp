@@ -1,0 +1,3 @@
+#pragma once
+// The flat include of <redstream/ops/metric_family.hpp>.
+#include <redstream/ops/metric_family.hpp>
