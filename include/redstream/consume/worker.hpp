@@ -111,6 +111,7 @@ public:
     /// cancellation holds it up, with a warning logged every drain_timeout. If stop() came
     /// before run() (or before it had started), run() returns at once. It may be called again
     /// after it returned; counters and histograms carry on.
+    ///
     /// **Errors**: throws std::logic_error if no handler is set or run() is already in
     /// progress; boost::system::system_error for failures at start that waiting cannot fix
     /// (the server's code and text: server_errc::wrongtype for a key of another type,
@@ -120,8 +121,10 @@ public:
     /// errors and timeouts, LOADING, BUSY) are logged and retried with backoff (100 ms doubling
     /// to 2 s) until stop(). Failures once running (NOGROUP, WRONGTYPE, a dropped connection)
     /// are logged and retried, never thrown.
+    ///
     /// **Cancellation**: end it with stop(). run() does not turn a cancellation of the
     /// awaiting coroutine into a stop.
+    ///
     /// **Lifetimes**: the returned awaitable owns the worker's state; the client must outlive it.
     boost::asio::awaitable<void> run();
 

@@ -47,7 +47,7 @@ enum class wakeup_mode {
 /// `max_in_flight` or `max_in_flight_per_consumer` is 0. Durations are in milliseconds.
 struct worker_options {
     std::string stream{};                 ///< the stream to consume, or use `streams`
-    /// Several streams (e.g. partitions) read in one XREADGROUP. With `stream` set too, the
+    /// Several streams (partitions, say) read in one XREADGROUP. With `stream` set too, the
     /// worker reads `stream` first, then these in order, each name once.
     std::vector<std::string> streams{};
     std::string group{};                  ///< the consumer group (one name, on every stream)

@@ -65,8 +65,10 @@ public:
     /// server's text), errc::not_connected while the connection is down after having been up
     /// (publish does not wait for a reconnect), the failed attempt's error before the first
     /// connection, errc::connection_lost, errc::closed.
+    ///
     /// **Cancellation**: through the awaiting coroutine, as connection::async_exec(); a cancelled
     /// XADD that was already written may still add the entry.
+    ///
     /// **Lifetimes**: `stream` and `fields` are referenced, not copied, until the returned
     /// awaitable has been awaited: keep them alive until it completes (beware of temporaries
     /// when the awaitable is not awaited at once, e.g. with `co_spawn`).

@@ -90,7 +90,7 @@ struct config {
     /// parameter is an error. Everything the URL does not name keeps its default.
     [[nodiscard]] static config from_url(std::string_view url);
 
-    /// The address for logs and errors, with any password replaced by "***": e.g.
+    /// The address for logs and errors, with any password replaced by "***", such as
     /// `redis://user:***@host:6379/0`, `rediss://...` or `unix:///path?db=0`.
     [[nodiscard]] std::string redacted_address() const;
 };

@@ -82,7 +82,9 @@ public:
     /// session: it is logged and the connection is re-established.
     /// Calling it while it runs completes the new operation at once with errc::not_connected;
     /// after close(), with errc::closed. Requests may be queued before it starts: they wait.
+    ///
     /// **Cancellation**: any type; equivalent to close().
+    ///
     /// **Lifetimes**: the connection must outlive the operation.
     template <class Token = boost::asio::deferred_t>
     auto async_run(Token&& token = {}) {
@@ -109,13 +111,16 @@ public:
     /// connection drops fail with errc::connection_lost (queued ones may wait instead, as
     /// above), or with the protocol error that dropped it (a resp::error,
     /// errc::unexpected_reply, errc::unexpected_push, errc::read_buffer_full).
+    ///
     /// **Cancellation**: terminal and partial: a request not yet written is removed; a written
     /// one completes at once with operation_aborted and its reply is discarded when it arrives.
     /// total: only requests not yet written. Cancel is not undo: a written command may still
     /// run on the server.
+    ///
     /// **Lifetimes**: `req` must stay alive until the operation is initiated (with the default
     /// `deferred` token: until it is awaited); the connection keeps its own copy. The adapter's
     /// targets must stay alive until completion.
+    ///
     /// **Thread safety**: call it on the connection's executor; the completion is posted there
     /// (through the handler's associated executor).
     template <class Token = boost::asio::deferred_t>
@@ -137,6 +142,7 @@ public:
     /// **Completion signature**: `void(error_code, push_message)`. After close() (or once the
     /// connection has ended for good) it fails with `asio::experimental::error::channel_closed`;
     /// pushes still queued then are dropped.
+    ///
     /// **Cancellation**: per-operation cancellation completes it with
     /// `asio::experimental::error::channel_cancelled`; no push is lost by that.
     template <class Token = boost::asio::deferred_t>

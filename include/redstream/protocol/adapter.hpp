@@ -83,7 +83,7 @@ template <class... Ts>
 }
 
 /// Reads every reply of a request into one element of `out` (resized to the reply count).
-/// With T = result<U>, one failing command does not hide the others' replies.
+/// With T = `result<U>`, one failing command does not hide the others' replies.
 ///
 /// `out` is cleared when adapt_each() is called and grows as replies arrive: keep it alive,
 /// and do not touch it, until the request completes.

@@ -15,7 +15,7 @@ namespace redstream {
 /// A server error reply: its code to compare against, and the server's text for diagnostics.
 struct server_error {
     boost::system::error_code code; ///< a server_errc when read from a reply (server_errc::other for unlisted prefixes)
-    std::string message;            ///< the error reply's full text, e.g. "NOGROUP No such key ..."
+    std::string message;            ///< the error reply's full text, such as "NOGROUP No such key ..."
 };
 
 /// One command's outcome: a value or the error reply Redis sent for that command alone.

@@ -36,7 +36,7 @@ struct stream_id {
     /// returns a view of the text in `buf`.
     std::string_view format(char* buf) const noexcept;
 
-    /// "ms-seq" as a string, e.g. "1700000000000-0".
+    /// "ms-seq" as a string, such as "1700000000000-0".
     [[nodiscard]] std::string to_string() const;
 
     /// 0-0, the smallest id (below every real entry: Redis ids start at 0-1).
