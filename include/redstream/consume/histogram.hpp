@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// Fixed-bucket histograms and the ones each worker keeps (redstream::worker_histograms).
 
 #include <cstdint>
 #include <initializer_list>

@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// The zero-copy view of one stream entry that a worker hands to its handler.
 
 #include <redstream/protocol/entry_batch.hpp>
 

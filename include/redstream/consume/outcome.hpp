@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// What a handler returns: ack, retry, retry after a delay, or dead-letter.
 
 #include <chrono>
 #include <string>

@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// The consumer-group worker: consumer coroutines, claims, retries, batched acks.
 
 #include <redstream/detail/fwd.hpp>
 #include <redstream/io/client.hpp>
@@ -79,11 +81,12 @@ struct worker_stats {
 /// **Thread safety**: none; use it on the client's executor.
 class worker {
 public:
-    /// The message handler: called once per delivery, one message at a time per consumer, in
-    /// stream order, on the client's executor. The message (and its views) is valid until the
-    /// returned awaitable completes. Return an outcome; an exception of any type counts as a
-    /// failure (retry with the exception's text). At the drain deadline the awaitable is
-    /// cancelled (terminal) and its message stays pending, whatever it returns.
+    /// The message handler: called for each delivery to one of the worker's consumers (not for
+    /// messages dead-lettered unhandled or skipped as duplicates), one message at a time per
+    /// consumer, in stream order, on the client's executor. The message (and its views) is
+    /// valid until the returned awaitable completes. Return an outcome; an exception of any
+    /// type counts as a failure (retry with the exception's text). At the drain deadline the
+    /// awaitable is cancelled (terminal) and its message stays pending, whatever it returns.
     using handler = std::function<boost::asio::awaitable<outcome>(message const&)>;
 
     /// Makes a worker for `opts` on `c` (no I/O yet: run() starts it). Throws
@@ -109,18 +112,18 @@ public:
     /// **Completion**: returns normally after stop() (or the worker's destruction) once every
     /// coroutine it started has finished: a handler inside an operation that ignores
     /// cancellation holds it up, with a warning logged every drain_timeout. If stop() came
-    /// before run() (or before it had started), run() returns at once. It may be called again
-    /// after it returned; counters and histograms carry on.
+    /// before run(), or while run() waits to retry a failed start, run() returns without
+    /// starting any consumer. It may be called again after it returned; counters and
+    /// histograms carry on.
     ///
     /// **Errors**: throws std::logic_error if no handler is set or run() is already in
     /// progress; boost::system::system_error for failures at start that waiting cannot fix
     /// (the server's code and text: server_errc::wrongtype for a key of another type,
     /// `noperm`, `wrongpass`, a refused XGROUP CREATE on a group that does not exist); and
     /// std::runtime_error when wakeup_mode::keyspace was asked for and is not available.
-    /// Transient failures at start (connection
-    /// errors and timeouts, LOADING, BUSY) are logged and retried with backoff (100 ms doubling
-    /// to 2 s) until stop(). Failures once running (NOGROUP, WRONGTYPE, a dropped connection)
-    /// are logged and retried, never thrown.
+    /// Transient failures at start (connection errors and timeouts, LOADING, BUSY) are logged
+    /// and retried with backoff (100 ms doubling to 2 s) until stop(). Failures once running
+    /// (NOGROUP, WRONGTYPE, a dropped connection) are logged and retried, never thrown.
     ///
     /// **Cancellation**: end it with stop(). run() does not turn a cancellation of the
     /// awaiting coroutine into a stop.

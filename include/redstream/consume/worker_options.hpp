@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// Every option of a worker, and the wake-up modes of parked consumers.
 
 #include <chrono>
 #include <cstddef>
@@ -126,7 +128,8 @@ struct worker_options {
     /// `<stream>:<id>`. Before handling, a script reserves the key for `lease` unless it exists;
     /// a message whose key says "done" is acked without calling the handler, and one another
     /// consumer holds the lease of is left pending. On ack the "done" mark and the XACK are
-    /// written by one script.
+    /// written by one script; a failed handler releases the reservation. If the reservation
+    /// itself fails (NOPERM on the keys, OOM), the rest of the batch is left pending.
     struct idempotency_options {
         bool enabled = false;               ///< off by default: no key is read or written
         /// Field whose value identifies the effect; empty, or absent from a message: stream+id.

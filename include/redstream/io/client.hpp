@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// The entry point: a running, multiplexed connection plus producing (XADD).
 
 #include <redstream/detail/fwd.hpp>
 #include <redstream/io/connection.hpp>
@@ -39,6 +41,10 @@ public:
     /// Starts connecting at once, in the background on `ex` (no need to call
     /// connection::async_run()); connection failures are logged and retried as `cfg.reconnect`
     /// says, never thrown. `cfg` and `log` are copied.
+    ///
+    /// If the very first handshake is refused (WRONGPASS, NOAUTH, NOPERM), or a failure meets
+    /// `cfg.reconnect.enabled == false`, the connection ends for good: that is logged as an
+    /// error, requests waiting then fail with that error and later ones with errc::closed.
     client(boost::asio::any_io_executor ex, config cfg, logger log = {});
     /// Closes the connection (as close() does) without waiting for anything.
     ~client();

@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// Connection settings (address, credentials, TLS, timeouts, bounds) and URL parsing.
 
 #include <redstream/resp/parser.hpp>
 

@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// One multiplexed RESP3 connection: pipelined requests, pushes, reconnects.
 
 #include <redstream/detail/fwd.hpp>
 #include <redstream/protocol/adapter.hpp>

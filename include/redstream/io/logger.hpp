@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// The logger value: a threshold and a sink, no global state.
 
 #include <functional>
 #include <string_view>

@@ -1,6 +1,7 @@
 #pragma once
 
-// Group administration and safe trimming, as awaitable operations on a client.
+/// @file
+/// Group administration and safe trimming, as awaitable operations on a client.
 
 #include <redstream/io/client.hpp>
 #include <redstream/protocol/info_types.hpp>

@@ -1,7 +1,8 @@
 #pragma once
 
-// A small HTTP/1.1 server (Boost.Beast) on the application's executor serving /metrics and
-// /healthz, plus any routes the application adds.
+/// @file
+/// A small HTTP/1.1 server (Boost.Beast) on the application's executor serving /metrics and
+/// /healthz, plus any routes the application adds.
 
 #include <redstream/ops/metrics.hpp>
 

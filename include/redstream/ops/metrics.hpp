@@ -1,7 +1,8 @@
 #pragma once
 
-// Metrics and health of the clients, workers and autoscalers an application registers:
-// Prometheus text exposition and a health report, collected on demand (at scrape time).
+/// @file
+/// Metrics and health of the clients, workers and autoscalers an application registers:
+/// Prometheus text exposition and a health report, collected on demand (at scrape time).
 
 #include <redstream/scaling/autoscaler.hpp>
 #include <redstream/io/client.hpp>

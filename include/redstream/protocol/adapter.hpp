@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// Adapters that read the replies of one request into the caller's values.
 
 #include <redstream/detail/protocol/typed_adapters.hpp>
 #include <redstream/protocol/error.hpp>

@@ -1,4 +1,7 @@
 #pragma once
+/// @file
+/// Typed stream replies: entry batches (one arena each), and the XREAD, XAUTOCLAIM and
+/// XPENDING replies.
 
 #include <redstream/protocol/stream_id.hpp>
 

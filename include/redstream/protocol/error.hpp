@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// Error codes: redstream::errc (the client's own) and redstream::server_errc (error replies).
 
 #include <boost/system/error_code.hpp>
 

@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// The replies of XINFO STREAM, XINFO GROUPS and XINFO CONSUMERS.
 
 #include <redstream/protocol/stream_id.hpp>
 

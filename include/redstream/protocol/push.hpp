@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// RESP3 pushes (pub/sub messages, keyspace notifications) as delivered to receivers.
 
 #include <string>
 #include <vector>

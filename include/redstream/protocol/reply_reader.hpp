@@ -1,4 +1,7 @@
 #pragma once
+/// @file
+/// reader<T>, the customization point that reads replies into typed values, and its readers
+/// for scalars, optionals, containers and results.
 
 // Readers turn the element stream of one reply into a typed value as elements arrive, without
 // building a tree. `reader<T>` is the customization point: specialise it for your own types.

@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// A pipeline of Redis commands, serialised once.
 
 #include <redstream/detail/protocol/request_args.hpp>
 #include <redstream/protocol/stream_id.hpp>

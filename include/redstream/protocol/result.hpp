@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// One command's value or its own error reply, so a pipeline keeps its other replies.
 
 #include <redstream/protocol/error.hpp>
 

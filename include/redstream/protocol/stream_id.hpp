@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// Stream entry ids and the special ids of stream commands.
 
 #include <compare>
 #include <cstdint>

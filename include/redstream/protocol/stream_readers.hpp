@@ -1,7 +1,8 @@
 #pragma once
 
-// Readers for the stream command replies: XRANGE/XCLAIM (entry_batch), XREAD/XREADGROUP
-// (read_reply), XAUTOCLAIM (both reply shapes), XPENDING (both forms) and XINFO.
+/// @file
+/// Readers for the stream command replies: XRANGE/XCLAIM (entry_batch), XREAD/XREADGROUP
+/// (read_reply), XAUTOCLAIM (both reply shapes), XPENDING (both forms) and XINFO.
 
 #include <redstream/detail/protocol/entry_parser.hpp>
 #include <redstream/detail/protocol/object_reader.hpp>

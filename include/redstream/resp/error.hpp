@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// Error codes of the RESP parser.
 
 #include <boost/system/error_code.hpp>
 

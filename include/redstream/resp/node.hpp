@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// One parsed RESP element.
 
 #include <redstream/resp/type.hpp>
 

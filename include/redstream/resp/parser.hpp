@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// The incremental, allocation-free RESP2/RESP3 parser and its limits.
 
 #include <redstream/resp/node.hpp>
 

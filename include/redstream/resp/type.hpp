@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// The RESP2/RESP3 data types.
 
 #include <cstdint>
 #include <string_view>

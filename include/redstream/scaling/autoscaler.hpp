@@ -1,7 +1,8 @@
 #pragma once
 
-// Follows a worker's lag: samples its group(s), asks the scaling policy, and spawns or
-// retires consumer coroutines on the worker's executor.
+/// @file
+/// Follows a worker's lag: samples its group(s), asks the scaling policy, and spawns or
+/// retires consumer coroutines on the worker's executor.
 
 #include <redstream/scaling/group_sampler.hpp>
 #include <redstream/scaling/scaling_policy.hpp>

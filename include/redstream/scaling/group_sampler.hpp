@@ -1,6 +1,7 @@
 #pragma once
 
-// Samples the state of one consumer group: lag (with fallbacks), pending, ages, consumers.
+/// @file
+/// Samples the state of one consumer group: lag (with fallbacks), pending, ages, consumers.
 
 #include <redstream/io/client.hpp>
 #include <redstream/protocol/stream_id.hpp>

@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// The lag-based scaling policy: a pure function of its inputs and memory.
 
 #include <chrono>
 #include <cstddef>
