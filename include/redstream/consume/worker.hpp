@@ -126,7 +126,8 @@ public:
     /// (NOGROUP, WRONGTYPE, a dropped connection) are logged and retried, never thrown.
     ///
     /// **Cancellation**: end it with stop(). run() does not turn a cancellation of the
-    /// awaiting coroutine into a stop.
+    /// awaiting coroutine into a stop: do not cancel it (with `||` or a cancellation slot)
+    /// to end the worker; call stop() and let run() complete.
     ///
     /// **Lifetimes**: the returned awaitable owns the worker's state; the client must outlive it.
     boost::asio::awaitable<void> run();

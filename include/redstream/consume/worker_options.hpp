@@ -11,6 +11,7 @@
 
 namespace redstream {
 
+/// The duration type of every time option (worker_options, config): whole milliseconds.
 using std::chrono::milliseconds;
 
 /// How a parked consumer (its last read came back empty) learns that there is more to read.

@@ -11,6 +11,7 @@
 
 namespace redstream {
 
+/// The duration type of every time option (config, worker_options): whole milliseconds.
 using std::chrono::milliseconds;
 
 /// TLS settings for rediss:// URLs (config::transport::tls). TLS 1.2 or newer is required;

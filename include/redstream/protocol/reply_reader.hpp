@@ -35,6 +35,8 @@
 
 namespace redstream {
 
+/// The error code type of every operation and reader: `redstream::error_code` is
+/// boost::system::error_code.
 using boost::system::error_code;
 
 /// Reads one value of type T from the elements of a reply as they arrive: the customization

@@ -74,6 +74,10 @@ public:
     /// worker::add_consumer() and scaling down worker::remove_consumer(), as many times as the
     /// decision's change. Completes soon after stop(); a stop() before run() has no effect (run()
     /// clears it when it starts). Keeps the autoscaler's state alive until it completes.
+    ///
+    /// **Cancellation**: end it with stop(). A terminal cancellation of the awaiting coroutine
+    /// is not turned into a stop: run() exits at its next wait with boost::system::system_error
+    /// (operation_aborted), as Asio's awaitables do.
     boost::asio::awaitable<void> run();
     /// Asks run() to return: it wakes from its wait between samples at once. Idempotent.
     void stop();
