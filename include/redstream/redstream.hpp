@@ -1,5 +1,19 @@
 #pragma once
-// Everything redstream offers, in one include. Each header below also stands alone.
+/// @file
+/// Everything redstream offers, in one include. Each header below also stands alone.
+
+/// @namespace redstream
+/// Everything public: clients and connections (io), workers and their options (consume), the
+/// autoscaler (scaling), admin, metrics and HTTP (ops), and the typed replies, requests and
+/// error codes of the protocol layer.
+///
+/// Objects are bound to the executor they were made with and must be used from that
+/// executor's thread only; an object that takes another by reference does not own it. The
+/// nested `redstream::detail` is not part of the API.
+
+/// @namespace redstream::resp
+/// The sans-io RESP2/RESP3 codec: a pull parser that reports one element (resp::node) at a
+/// time, with size limits, and its error codes. No Asio, no sockets.
 
 #include <redstream/resp/error.hpp>
 #include <redstream/resp/node.hpp>

@@ -1,7 +1,8 @@
 #pragma once
 
-// Metrics and health of the clients, workers and autoscalers an application registers:
-// Prometheus text exposition and a health report, collected on demand (at scrape time).
+/// @file
+/// Metrics and health of the clients, workers and autoscalers an application registers:
+/// Prometheus text exposition and a health report, collected on demand (at scrape time).
 
 #include <redstream/ops/metric_family.hpp>
 #include <redstream/scaling/autoscaler.hpp>
@@ -18,16 +19,21 @@
 namespace redstream {
 
 /// Thresholds of the health check. A check with a zero threshold is off.
+///
+/// Besides these, a registered client that is not connected, a sampling error, and a missing
+/// stream or group each make the report unhealthy.
 struct health_options {
-    std::uint64_t max_lag = 0;                              ///< entries not yet delivered
-    std::chrono::milliseconds max_oldest_pending_age{300000}; ///< oldest unacknowledged entry
-    std::chrono::milliseconds max_consumer_idle{60000};     ///< with lag > 0, every consumer idle this long
+    std::uint64_t max_lag = 0;                              ///< entries not yet delivered (off by default)
+    std::chrono::milliseconds max_oldest_pending_age{300000}; ///< oldest unacknowledged entry, by the server's clock
+    /// With lag > 0, every consumer idle this long (since its last read attempt) is unhealthy;
+    /// so is lag > 0 with no consumer in the group at all.
+    std::chrono::milliseconds max_consumer_idle{60000};
 };
 
 /// Healthy, or not with the reasons (one line each).
 struct health_report {
-    bool healthy = true;
-    std::vector<std::string> reasons;
+    bool healthy = true;              ///< true when no check failed
+    std::vector<std::string> reasons; ///< one line per failed check, naming the client or stream and group
     /// {"healthy":true,"reasons":[...]}
     [[nodiscard]] std::string to_json() const;
 };
@@ -35,28 +41,45 @@ struct health_report {
 /// One sampling of the registered workers' groups: what it read, and what it could not read.
 /// Each scrape() or check_health() makes its own, so concurrent ones never mix their errors.
 struct registry_sample {
-    std::vector<group_sample> groups;
+    std::vector<group_sample> groups; ///< one per registered worker's stream that could be sampled, in registration order
     std::vector<std::string> errors; ///< "sampling <stream> <group>: <why>", one per group not read
 };
 
 /// Holds references (not ownership) to the objects it reports on: keep them alive while it is
 /// used. No globals: make one per application (or per client).
+///
+/// Objects cannot be removed once added. **Thread safety**: none; use it on the executor of
+/// the objects it reports on.
 class metrics_registry {
 public:
+    /// An empty registry with the given health thresholds.
     explicit metrics_registry(health_options health = {}) : health_(health) {}
 
+    /// Reports `c`'s connection (connects, connected, pipeline depth, dropped pushes) with the
+    /// label `client="<name>"`, and checks that it is connected. Give each client its own name.
     void add(client& c, std::string name = "default") { clients_.push_back({&c, std::move(name)}); }
+    /// Reports `w`'s counters, gauges and histograms (labels `stream`, the worker's streams
+    /// joined with ",", and `group`), and samples its groups (per stream) through its client.
     void add(worker& w) { workers_.push_back(&w); }
+    /// Reports `a`'s desired consumers and decisions. These series carry no label, so register
+    /// at most one autoscaler per registry.
     void add(autoscaler& a) { scalers_.push_back(&a); }
 
     /// Samples every registered worker's groups (one pipelined round trip per stream), then
     /// renders the Prometheus text exposition format (version 0.0.4).
+    ///
+    /// Sampling errors do not throw: they make `redstream_healthy` 0. The returned text is the
+    /// caller's.
     boost::asio::awaitable<std::string> scrape();
     /// Samples as scrape() does and evaluates the health checks.
     boost::asio::awaitable<health_report> check_health();
 
     /// Samples every registered worker's groups (one pipelined round trip per stream). A group
     /// that cannot be read is listed in `errors`, not thrown.
+    ///
+    /// The streams are sampled one after another, with sample_group() and default
+    /// sample_options. If the awaiting coroutine is cancelled, the groups not sampled yet
+    /// appear in `errors`.
     boost::asio::awaitable<registry_sample> sample();
     /// Every metric family with the given sample (no I/O): the data render() formats, for
     /// adapters to other metric systems (the prometheus-cpp adapter uses it).

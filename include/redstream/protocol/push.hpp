@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// RESP3 pushes (pub/sub messages, keyspace notifications) as delivered to receivers.
 
 #include <string>
 #include <vector>
@@ -9,9 +11,13 @@ namespace redstream {
 /// "smessage"), keyspace notifications (which arrive as pub/sub messages) and "invalidate".
 /// `args` holds the push's strings in order, e.g. for a keyspace event
 /// kind "message", args {"__keyspace@0__:orders", "xadd"}.
+///
+/// Subscription confirmations ("subscribe", "unsubscribe"...) are consumed by the connection
+/// and never delivered. Nested aggregates are flattened: only the push's strings (and other
+/// scalars, as text) are kept.
 struct push_message {
-    std::string kind;
-    std::vector<std::string> args;
+    std::string kind;              ///< the push's first element: "message", "pmessage", "invalidate"...
+    std::vector<std::string> args; ///< the elements after `kind`, in order
 };
 
 } // namespace redstream

@@ -1,4 +1,7 @@
 #pragma once
+/// @file
+/// reader<T>, the customization point that reads replies into typed values, and its readers
+/// for scalars, optionals, containers and results.
 
 // Readers turn the element stream of one reply into a typed value as elements arrive, without
 // building a tree. `reader<T>` is the customization point: specialise it for your own types.
@@ -32,27 +35,54 @@
 
 namespace redstream {
 
+/// The error code type of every operation and reader: `redstream::error_code` is
+/// boost::system::error_code.
 using boost::system::error_code;
 
+/// Reads one value of type T from the elements of a reply as they arrive: the customization
+/// point behind adapt() and adapt_each(). Only specialisations are defined; add your own, in
+/// namespace redstream, with two members:
+/// - `void start(T& out)`: binds the reader to `out` and resets it for a new value;
+/// - `bool feed(resp::node const& n, error_code& ec)`: takes the next element (the first one
+///   after start() is the value's root) and returns true once `out` is complete.
+///
+/// A reader must be default-constructible and reusable: start() begins a new value. It sets
+/// `ec` (usually errc::wrong_reply_type) when the reply's shape does not fit T, and may then
+/// stop early: the connection skips the rest of that reply. `n.value` points into the
+/// connection's read buffer and is valid only during feed(): copy what you keep. A top-level
+/// error reply never reaches the reader of a plain target (adapt() turns it into the request's
+/// error), but an error nested in an aggregate does. `Enable` is for constrained partial
+/// specialisations (`std::enable_if_t<...>`).
 template <class T, class Enable = void>
 struct reader;
 
 /// Accepts and discards any reply (an error reply still fails the request).
 struct ignore_t {};
+/// A named ignore_t value. adapt() takes its targets by non-const reference and there is no
+/// reader for `const ignore_t`, so to skip a reply by position pass a variable of your own:
+/// `redstream::ignore_t skip; adapt(skip, value)` reads only the second reply.
 inline constexpr ignore_t ignore{};
 
+/// Skips one value of any shape, whatever its type (see ignore_t).
 template <>
 struct reader<ignore_t> {
+    /// Starts skipping a new value.
     void start(ignore_t&) noexcept { skip_.start(); }
+    /// Counts elements; true once the whole value (aggregates included) has gone by.
     bool feed(resp::node const& n, error_code&) noexcept { return skip_.feed(n); }
 
 private:
     detail::subtree_skipper skip_;
 };
 
+/// Reads any scalar as its text: simple, bulk and verbatim strings (without the verbatim
+/// format prefix), integers, doubles and big numbers. Null, aggregates and nested errors fail
+/// with errc::wrong_reply_type.
 template <>
 struct reader<std::string> {
+    /// Binds to `out`; its content is replaced by feed().
     void start(std::string& out) noexcept { out_ = &out; }
+    /// Copies the element's text; always done after one element.
     bool feed(resp::node const& n, error_code& ec) {
         if (!detail::is_scalar_text(n.data_type)) {
             ec = errc::wrong_reply_type;
@@ -66,9 +96,15 @@ private:
     std::string* out_ = nullptr;
 };
 
+/// Reads an integer (any integral type but bool) from a scalar holding a decimal number: an
+/// integer reply or a string such as "42". Anything else, text that is not a strict decimal
+/// (no spaces, no '+'; '-' only for signed types) or a value outside T's range fails with
+/// errc::wrong_reply_type and leaves the target unchanged.
 template <std::integral T>
 struct reader<T, std::enable_if_t<!std::is_same_v<T, bool>>> {
+    /// Binds to `out`.
     void start(T& out) noexcept { out_ = &out; }
+    /// Parses the element; always done after one element.
     bool feed(resp::node const& n, error_code& ec) noexcept {
         if constexpr (std::is_signed_v<T>) {
             std::int64_t v = 0;
@@ -91,18 +127,27 @@ private:
     T* out_ = nullptr;
 };
 
+/// Reads a RESP3 boolean, an integer 0 or 1, or the simple string "OK" (true); anything else
+/// fails with errc::wrong_reply_type.
 template <>
 struct reader<bool> {
+    /// Binds to `out`.
     void start(bool& out) noexcept { out_ = &out; }
+    /// Converts the element; always done after one element.
     bool feed(resp::node const& n, error_code& ec) noexcept;
 
 private:
     bool* out_ = nullptr;
 };
 
+/// Reads a double from a scalar holding a number (a RESP3 double, an integer, or a string
+/// such as "1.5"; "inf", "+inf" and "-inf" included); anything else fails with
+/// errc::wrong_reply_type.
 template <>
 struct reader<double> {
+    /// Binds to `out`.
     void start(double& out) noexcept { out_ = &out; }
+    /// Parses the element; always done after one element.
     bool feed(resp::node const& n, error_code& ec) noexcept {
         if (!detail::parse_double_node(n, *out_))
             ec = errc::wrong_reply_type;
@@ -113,21 +158,29 @@ private:
     double* out_ = nullptr;
 };
 
+/// Reads an entry id ("1700000000000-0", or a bare "ms") as stream_id::parse() does; a
+/// scalar it cannot parse, or any other element, fails with errc::wrong_reply_type.
 template <>
 struct reader<stream_id> {
+    /// Binds to `out`.
     void start(stream_id& out) noexcept { out_ = &out; }
+    /// Parses the element; always done after one element.
     bool feed(resp::node const& n, error_code& ec) noexcept;
 
 private:
     stream_id* out_ = nullptr;
 };
 
+/// Reads null (RESP3 null, or a RESP2 null bulk string or array) as nullopt, and anything
+/// else as a T.
 template <class T>
 struct reader<std::optional<T>> {
+    /// Binds to `out`, which is reset or emplaced by the first element.
     void start(std::optional<T>& out) noexcept {
         out_ = &out;
         started_ = false;
     }
+    /// Feeds T's reader after the first element, unless that element was null.
     bool feed(resp::node const& n, error_code& ec) {
         if (!started_) {
             started_ = true;
@@ -148,14 +201,20 @@ private:
 
 /// Reads an aggregate (array, set, push, or map flattened) element by element; null reads as
 /// empty.
+///
+/// Each child is read by reader<T> into a new element. A scalar root fails with
+/// errc::wrong_reply_type.
 template <class T, class A>
 struct reader<std::vector<T, A>> {
+    /// Binds to `out` and clears it.
     void start(std::vector<T, A>& out) noexcept {
         out_ = &out;
         out.clear();
         started_ = false;
         in_child_ = false;
     }
+    /// Appends one element per child; true after the last child (or at once for null or an
+    /// empty aggregate).
     bool feed(resp::node const& n, error_code& ec) {
         if (!started_) {
             started_ = true;
@@ -189,12 +248,17 @@ private:
 };
 
 /// A pair reads a two-element aggregate.
+///
+/// `first` from the first child, `second` from the second; any other root fails with
+/// errc::wrong_reply_type.
 template <class A, class B>
 struct reader<std::pair<A, B>> {
+    /// Binds to `out`.
     void start(std::pair<A, B>& out) noexcept {
         out_ = &out;
         state_ = 0;
     }
+    /// True once `second` is complete.
     bool feed(resp::node const& n, error_code& ec) {
         switch (state_) {
         case 0:
@@ -224,12 +288,18 @@ private:
 };
 
 /// A command's own error reply becomes the result's error instead of failing the request.
+///
+/// An error at the value's root is stored as a server_error (its code from
+/// classify_server_error() and the server's text); anything else is read into the value by
+/// reader<T>. Errors nested deeper reach T's reader.
 template <class T>
 struct reader<result<T>> {
+    /// Binds to `out`, which the first element turns into a value or an error.
     void start(result<T>& out) noexcept {
         out_ = &out;
         started_ = false;
     }
+    /// True at once for an error reply, else when T's reader is done.
     bool feed(resp::node const& n, error_code& ec) {
         if (!started_) {
             started_ = true;

@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// A pipeline of Redis commands, serialised once.
 
 #include <redstream/detail/protocol/request_args.hpp>
 #include <redstream/protocol/stream_id.hpp>
@@ -27,18 +29,32 @@ namespace redstream {
 /// A request passed to `connection::async_exec` must stay alive and unchanged until that
 /// operation is initiated (with the default `deferred` token: until it is awaited); the
 /// connection copies it then, so it may be cleared and reused while the command travels.
+///
+/// A plain value: not thread-safe, cheap to move, copyable.
 class request {
 public:
+    /// How the connection treats the request (as a whole).
     struct options {
         /// When the connection is down, wait up to this long for it to come back instead of
         /// failing at once with errc::not_connected. Zero means fail at once.
+        ///
+        /// A request that waited this long without a connection fails with errc::not_connected.
+        /// Before a connection's first successful connect, requests are queued whatever this
+        /// says, and fail with the attempt's error if that attempt fails and this is zero.
         std::chrono::milliseconds wait_for_connection{0};
     };
 
+    /// An empty request with default options.
     request() = default;
+    /// An empty request with `opts`.
     explicit request(options opts) : opts_(opts) {}
 
     /// Appends one command: `push("XADD", key, "*", "f", "v")`.
+    ///
+    /// Integers are written in decimal, doubles in their shortest round-trip form, stream_ids
+    /// as "ms-seq", milliseconds as their count; `bool` and `char` are refused at compile time.
+    /// A range of pairs (a field_list, a map) adds two arguments per element. The command name
+    /// is case-insensitive for the SUBSCRIBE family, which the request counts apart.
     template <class... Args>
     void push(std::string_view command, Args const&... args) {
         std::size_t const count = 1 + (count_of(args) + ... + 0);
@@ -48,6 +64,7 @@ public:
         note_command(command, count - 1);
     }
 
+    /// Removes every command, keeping the buffer's capacity and the options.
     void clear() noexcept {
         payload_.clear();
         commands_ = 0;
@@ -58,7 +75,11 @@ public:
     /// Reserves capacity for about `bytes` of payload.
     void reserve(std::size_t bytes) { payload_.reserve(bytes); }
 
+    /// The serialised commands, RESP arrays of bulk strings back to back: what is written to
+    /// the socket. Valid until the request is next modified.
     [[nodiscard]] std::string_view payload() const noexcept { return payload_; }
+    /// Commands pushed since construction or the last clear(). A request with none completes
+    /// at once when executed.
     [[nodiscard]] std::size_t commands() const noexcept { return commands_; }
 
     /// Replies the server sends for this request. SUBSCRIBE-family commands are answered by
@@ -68,7 +89,9 @@ public:
     /// For each SUBSCRIBE-family command, how many confirmation pushes it produces.
     [[nodiscard]] std::vector<std::size_t> const& subscriptions() const noexcept { return subscriptions_; }
 
+    /// The request's options.
     [[nodiscard]] options const& get_options() const noexcept { return opts_; }
+    /// The request's options, to change them before executing it.
     options& get_options() noexcept { return opts_; }
 
 private:

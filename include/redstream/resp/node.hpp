@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// One parsed RESP element.
 
 #include <redstream/resp/type.hpp>
 
@@ -19,11 +21,13 @@ namespace redstream::resp {
 /// a push does not count as an element of the enclosing aggregate; its `depth` is relative to
 /// the push (0 for the push itself).
 struct node {
-    type data_type = type::null;
-    std::size_t children = 0;
-    std::size_t depth = 0;
+    type data_type = type::null; ///< the element's type (RESP2 null bulk strings and arrays read as type::null)
+    std::size_t children = 0;    ///< child elements that follow (maps and attributes: twice the pairs); 0 for scalars
+    std::size_t depth = 0;       ///< nesting level: 0 for a reply's top-level element
+    /// The payload of a scalar (a string's bytes, a number's or boolean's text "t"/"f", an
+    /// error's text); empty for aggregates and null. Points into the caller's input buffer.
     std::string_view value;
-    bool out_of_band = false;
+    bool out_of_band = false;    ///< part of a push that arrived inside another reply (see above)
 };
 
 } // namespace redstream::resp

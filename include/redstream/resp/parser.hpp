@@ -1,4 +1,6 @@
 #pragma once
+/// @file
+/// The incremental, allocation-free RESP2/RESP3 parser and its limits.
 
 #include <redstream/resp/node.hpp>
 
@@ -15,7 +17,7 @@ namespace redstream::resp {
 struct parser_limits {
     std::size_t max_depth = 16;                   ///< nesting of aggregates (at most parser::depth_cap)
     std::size_t max_bulk_length = 64u << 20;      ///< bytes in one bulk/verbatim/blob element
-    std::size_t max_aggregate_size = 1u << 24;    ///< children of one aggregate
+    std::size_t max_aggregate_size = 1u << 24;    ///< count of one aggregate (pairs, for maps and attributes)
     std::size_t max_line_length = 64u << 10;      ///< bytes of a simple string/error/number line
 };
 
@@ -27,19 +29,29 @@ struct parser_limits {
 /// reply is reported with node::out_of_band set and does not count toward its parent. After an
 /// error the parser must be reset() together with the connection: the byte stream can no longer
 /// be trusted.
+///
+/// A plain object with no shared state: one per byte stream, used from one thread at a time.
 class parser {
 public:
+    /// The deepest nesting any parser supports (its level stack is this big):
+    /// parser_limits::max_depth is capped at it.
     static constexpr std::size_t depth_cap = 32;
 
+    /// What one call of next() produced.
     enum class status {
         element,   ///< `out` holds an element; `consumed` bytes were used
         need_more, ///< no complete element yet; `consumed` may be > 0 (skipped attribute parts)
         failed,    ///< `ec` says why
     };
 
+    /// A parser at the start of a stream, with `limits` (max_depth capped at depth_cap).
     explicit parser(parser_limits limits = {}) noexcept;
 
     /// Parses the next element from `in`. Returns its status; adds the bytes used to `consumed`.
+    ///
+    /// Pass the unconsumed bytes from their start each time. On status::element, `out` holds
+    /// the element and `out.value` points into `in`: it is valid only as long as those bytes.
+    /// On status::failed, `ec` holds a resp::error (a limit exceeded, or malformed input).
     [[nodiscard]] status next(std::string_view in, node& out, std::size_t& consumed,
                               boost::system::error_code& ec) noexcept;
 
@@ -53,8 +65,11 @@ public:
     /// pending element can be parsed; 0 when unknown. Lets the reader size its buffer.
     [[nodiscard]] std::size_t bytes_hint() const noexcept { return hint_; }
 
+    /// The limits in force (as given, with max_depth capped at depth_cap).
     [[nodiscard]] parser_limits const& limits() const noexcept { return limits_; }
 
+    /// Forgets any partly parsed reply: the next byte is taken as the start of a new reply.
+    /// The limits are kept.
     void reset() noexcept;
 
 private:
