@@ -1,3 +1,4 @@
 #pragma once
-// The flat include of <redstream/ops/metric_family.hpp>.
+/// @file
+/// The flat include of `<redstream/ops/metric_family.hpp>`.
 #include <redstream/ops/metric_family.hpp>

@@ -300,6 +300,10 @@ consumer_state* worker_impl::state_of(holder_id index) {
 void worker_impl::add_consumer() {
     if (!life_.takes_consumers())
         return;
+    if (life_.current() == worker_lifecycle::phase::starting) {
+        ++consumers_added_while_starting_;
+        return;
+    }
     std::size_t index = 0;
     while (consumers_.count(index))
         ++index;
@@ -307,6 +311,10 @@ void worker_impl::add_consumer() {
 }
 
 void worker_impl::remove_consumer() {
+    if (life_.current() == worker_lifecycle::phase::starting) {
+        --consumers_added_while_starting_;
+        return;
+    }
     for (auto it = consumers_.rbegin(); it != consumers_.rend(); ++it) {
         if (!it->second->stopping()) {
             it->second->life.retire();
@@ -339,16 +347,43 @@ asio::awaitable<void> worker_impl::run() {
     }
     if (started) {
         life_.started();
-        for (std::size_t i = 0; i < opts_.consumers; ++i)
+        auto const initial = std::max<std::ptrdiff_t>(
+            0, static_cast<std::ptrdiff_t>(opts_.consumers) + consumers_added_while_starting_);
+        consumers_added_while_starting_ = 0;
+        for (std::size_t i = 0; i < static_cast<std::size_t>(initial); ++i)
             spawn_consumer(i);
         start_roles();
-        co_await supervise();
+        // Cancelling run() (a `run() || timeout` race, a cancellation slot) means stop: the
+        // consumers must still drain, flush their acks and end, or they would go on reading
+        // with nobody to stop them. The drain runs with a fresh cancellation state, then run()
+        // reports the cancellation as Asio operations do.
+        bool cancelled = false;
+        try {
+            co_await supervise();
+        } catch (boost::system::system_error const& e) {
+            if (e.code() != asio::error::operation_aborted)
+                throw;
+            cancelled = true;
+        }
+        if (cancelled) {
+            co_await asio::this_coro::reset_cancellation_state();
+            stop();
+        }
         co_await shutdown();
+        if (cancelled) {
+            finish_run();
+            throw boost::system::system_error{asio::error::operation_aborted, "redstream::worker::run cancelled"};
+        }
     }
-    // Whatever is left (acks that could not be sent) stays pending on the server; a next run()
-    // starts with empty hands.
+    finish_run();
+}
+
+// Whatever is left (acks that could not be sent) stays pending on the server; a next run()
+// starts with empty hands.
+void worker_impl::finish_run() {
     hand_.clear();
     flow_.reset();
+    consumers_added_while_starting_ = 0;
     life_.finished();
 }
 
@@ -516,6 +551,9 @@ void worker::remove_consumer() { impl_->remove_consumer(); }
 worker_options const& worker::options() const noexcept { return impl_->opts_; }
 client& worker::get_client() const noexcept { return impl_->client_; }
 bool worker::running() const noexcept { return impl_->life_.running(); }
+bool worker::consumers_started() const noexcept {
+    return impl_->life_.current() == detail::worker_lifecycle::phase::running;
+}
 
 std::vector<std::string> worker::consumer_names() const {
     std::vector<std::string> names;

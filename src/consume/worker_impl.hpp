@@ -166,6 +166,7 @@ private:
     void respawn_later(std::size_t index);
     std::shared_ptr<consumer_state> make_state(consumer_role role, std::size_t index, std::string name);
     void spawn_task(asio::awaitable<void> task, std::shared_ptr<consumer_state> c);
+    void finish_run();
     asio::awaitable<void> supervise();
     asio::awaitable<void> shutdown();
     asio::awaitable<void> wait_tasks(milliseconds limit);
@@ -276,6 +277,10 @@ private:
     std::size_t reads_in_flight_ = 0;
     std::size_t tasks_ = 0;
     std::size_t running_consumers_ = 0; // consumer coroutines not yet finished (stats() is O(1))
+    // add_consumer()/remove_consumer() calls while run() is still starting (groups, wake-up
+    // mode): applied to the initial count once it has started, so no consumer reads before the
+    // group exists and no index is spawned twice.
+    std::ptrdiff_t consumers_added_while_starting_ = 0;
     std::uint64_t wake_generation_ = 0;
     std::uint64_t reconnect_generation_ = 0;
     std::vector<std::uint64_t> keyspace_listeners_;

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include <stdexcept>
+
 namespace redstream {
 
 namespace asio = boost::asio;
@@ -99,15 +101,28 @@ autoscaler::~autoscaler() { stop(); }
 
 asio::awaitable<void> autoscaler::run() {
     auto self = impl_; // keeps the state alive for the coroutine
-    self->stop_requested = false;
+    // Two loops would share one timer and decide twice per interval.
+    if (self->running)
+        throw std::logic_error("redstream::autoscaler: run() is already running");
+    // A stop() before run() holds, as the worker's does; the next run() starts afresh, also
+    // when this one ends by an exception (a cancellation).
     self->running = true;
+    struct end_of_run {
+        impl& state;
+        ~end_of_run() {
+            state.running = false;
+            state.stop_requested = false;
+        }
+    } const reset{*self};
     while (!self->stop_requested) {
         self->wake.expires_after(self->opts.interval);
         co_await self->wake.async_wait(detail::use_tuple);
         if (self->stop_requested)
             break;
-        if (!self->wk.running())
-            continue; // not started yet, or stopping
+        // Not started yet (still creating the group), or stopping: the consumer count is not the
+        // one that runs, and adding to it would only stack up consumers for the start.
+        if (!self->wk.consumers_started())
+            continue;
         try {
             co_await self->tick();
         } catch (std::exception const& e) {
@@ -117,7 +132,6 @@ asio::awaitable<void> autoscaler::run() {
                                       fmt::format("autoscaler {}: {}", self->wk.options().group, self->status.last_reason));
         }
     }
-    self->running = false;
 }
 
 void autoscaler::stop() {

@@ -1,11 +1,14 @@
 #include <redstream/protocol/stream_readers.hpp>
 #include <redstream/consume/worker.hpp>
 
+#include "fault_proxy.hpp"
 #include "redis_server.hpp"
 #include "run_coro.hpp"
 #include "worker_test_support.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -531,6 +534,83 @@ BOOST_AUTO_TEST_CASE(block_slice_workers_sharing_a_client_idle_without_spinning)
             w->stop();
         for (auto& d : done)
             BOOST_TEST(co_await eventually([&] { return *d; }));
+        cl.close();
+    });
+}
+
+// The autoscaler's first sample may land while run() still creates the group: consumers added
+// then must start once, with the others, after the group exists. They used to start at once,
+// and run() then started the same indices again: two coroutines per name, one of them never
+// stopped, so run() never returned.
+BOOST_AUTO_TEST_CASE(consumers_added_while_starting_start_once_after_the_group_exists) {
+    redis_server srv;
+    asio::io_context ioc;
+    fault_proxy proxy{ioc.get_executor(), srv.port()};
+    proxy.stall(true); // the handshake waits: run() stays in its start
+    auto cfg = cfg_for(srv);
+    cfg.port = proxy.port();
+    client cl{ioc.get_executor(), cfg, quiet()};
+    worker w{cl, {.stream = "s", .group = "g", .start_id = "0", .consumers = 2, .identity = "t"}};
+    w.on_message([](message const&) -> asio::awaitable<outcome> { co_return ack; });
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto done = start_worker(ioc, w);
+        BOOST_TEST(co_await eventually([&] { return w.running(); }));
+        BOOST_TEST(!w.consumers_started());
+        w.add_consumer();
+        w.add_consumer();
+        BOOST_TEST(w.stats().consumers == 0u); // nothing reads before the group exists
+        proxy.stall(false);
+        BOOST_TEST(co_await eventually([&] { return w.consumers_started() && w.stats().consumers == 4; }));
+        auto const names = w.consumer_names();
+        BOOST_TEST(std::set<std::string>(names.begin(), names.end()).size() == 4u);
+        co_await produce(cl, "s", 40);
+        BOOST_TEST(co_await eventually([&] { return w.stats().acked == 40; }));
+        w.stop();
+        BOOST_TEST(co_await eventually([&] { return *done; }, 10s));
+        BOOST_TEST(w.stats().consumers == 0u);
+        cl.close();
+        proxy.close();
+    });
+}
+
+// `run() || timeout` and cancellation slots are how Asio code ends things: a cancelled run()
+// must drain like stop(), not leave its consumers reading with nobody to stop them.
+BOOST_AUTO_TEST_CASE(cancelling_run_drains_and_flushes_like_stop) {
+    redis_server srv;
+    asio::io_context ioc;
+    client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+    worker w{cl, {.stream = "s", .group = "g", .start_id = "0", .consumers = 2, .identity = "t"}};
+    w.on_message([](message const&) -> asio::awaitable<outcome> { co_return ack; });
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await produce(cl, "s", 30);
+        asio::cancellation_signal cancel;
+        bool returned = false;
+        std::exception_ptr error;
+        asio::co_spawn(ioc, w.run(), asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
+                           returned = true;
+                           error = e;
+                       }));
+        BOOST_TEST(co_await eventually([&] { return w.stats().acked == 30; }));
+        cancel.emit(asio::cancellation_type::terminal);
+        BOOST_TEST(co_await eventually([&] { return returned; }, 10s));
+        BOOST_TEST(!w.running());
+        BOOST_TEST(w.stats().consumers == 0u);
+        BOOST_TEST(w.stats().in_flight == 0u);
+        BOOST_TEST(w.stats().pending_acks == 0u);
+        bool aborted = false;
+        try {
+            if (error)
+                std::rethrow_exception(error);
+        } catch (boost::system::system_error const& e) {
+            aborted = e.code() == asio::error::operation_aborted;
+        }
+        BOOST_TEST(aborted, "a cancelled run() reports operation_aborted");
+        // Nothing left running: the same worker runs again and consumes what came meanwhile.
+        co_await produce(cl, "s", 10);
+        auto done = start_worker(ioc, w);
+        BOOST_TEST(co_await eventually([&] { return w.stats().acked == 40; }));
+        w.stop();
+        BOOST_TEST(co_await eventually([&] { return *done; }, 10s));
         cl.close();
     });
 }

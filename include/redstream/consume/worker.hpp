@@ -125,9 +125,12 @@ public:
     /// and retried with backoff (100 ms doubling to 2 s) until stop(). Failures once running
     /// (NOGROUP, WRONGTYPE, a dropped connection) are logged and retried, never thrown.
     ///
-    /// **Cancellation**: end it with stop(). run() does not turn a cancellation of the
-    /// awaiting coroutine into a stop: do not cancel it (with `||` or a cancellation slot)
-    /// to end the worker; call stop() and let run() complete.
+    /// **Cancellation**: a cancellation of the awaiting coroutine once the consumers run (a
+    /// `run() || timeout` race, a cancellation slot) is a stop(): the consumers drain and flush
+    /// their acks as above, then run() throws boost::system::system_error (operation_aborted),
+    /// as a cancelled Asio operation reports. The drain runs with a fresh cancellation state, so
+    /// it is not cut short. Cancelled while still starting, run() ends at once with the same
+    /// error (no consumer has started). stop() remains the way to end it without an error.
     ///
     /// **Lifetimes**: the returned awaitable owns the worker's state; the client must outlive it.
     boost::asio::awaitable<void> run();
@@ -140,11 +143,14 @@ public:
     void stop();
 
     /// Starts one more consumer (the lowest free index). Call it while run() runs its
-    /// consumers; outside run() and during the drain after stop() it is ignored.
+    /// consumers; outside run() and during the drain after stop() it is ignored. While run() is
+    /// still starting (creating the group, choosing the wake-up mode: consumers_started() is
+    /// false), the call is counted and applied when the consumers start.
     void add_consumer();
     /// Retires the newest consumer: it stops reading, finishes its batch and flushes its acks;
     /// it is deleted from the group once its pending list is empty. Does nothing when no
-    /// consumer is active; may bring the count to zero.
+    /// consumer is active; may bring the count to zero. While run() is still starting, it takes
+    /// one off the count that will start.
     void remove_consumer();
 
     /// A snapshot of the counters and gauges (cheap: no I/O, no locking).
@@ -161,6 +167,9 @@ public:
     [[nodiscard]] client& get_client() const noexcept;
     /// True from the start of run() until it has returned (draining included).
     [[nodiscard]] bool running() const noexcept;
+    /// True once run() has started its consumers, until the drain after stop(): the phase in
+    /// which stats().consumers is the count that runs (the autoscaler acts only then).
+    [[nodiscard]] bool consumers_started() const noexcept;
 
 private:
     std::shared_ptr<detail::worker_impl> impl_;

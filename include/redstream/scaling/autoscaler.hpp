@@ -69,11 +69,13 @@ public:
 
     /// Samples and decides every interval until stop(). Sampling errors are logged and counted.
     ///
-    /// The first sample comes one interval after the start. While the worker is not running
-    /// (not started yet, or stopping) nothing is sampled. Scaling up calls
-    /// worker::add_consumer() and scaling down worker::remove_consumer(), as many times as the
-    /// decision's change. Completes soon after stop(); a stop() before run() has no effect (run()
-    /// clears it when it starts). Keeps the autoscaler's state alive until it completes.
+    /// The first sample comes one interval after the start. While the worker has not started
+    /// its consumers (worker::consumers_started(): still creating the group, or stopping)
+    /// nothing is sampled. Scaling up calls worker::add_consumer() and scaling down
+    /// worker::remove_consumer(), as many times as the decision's change. Completes soon after
+    /// stop(); a stop() before run() holds (run() returns at once) and is cleared when run()
+    /// returns. A second run() while one runs throws std::logic_error. Keeps the autoscaler's
+    /// state alive until it completes.
     ///
     /// **Cancellation**: end it with stop(). A terminal cancellation of the awaiting coroutine
     /// is not turned into a stop: run() exits at its next wait with boost::system::system_error
