@@ -60,11 +60,21 @@ asio::awaitable<void> claimer::scan(std::size_t si) {
 
 retrier::retrier(worker_impl& w, std::shared_ptr<consumer_state> state) : w_(w), state_(std::move(state)) {}
 
-void retrier::schedule(std::size_t stream, stream_id id, milliseconds delay) {
-    if (due_.size() >= w_.opts_.max_in_flight)
-        return;
+bool retrier::schedule(std::size_t stream, stream_id id, milliseconds delay) {
+    if (due_.size() >= w_.opts_.max_in_flight) {
+        // Once per overflow, not once per message: an overload must not flood the log too.
+        if (!overflow_reported_)
+            w_.client_.get_logger().log(
+                log_level::warn, fmt::format("worker {}: {} retries already wait; more retry_after() messages are "
+                                             "redelivered by the claim loop after min_idle",
+                                             w_.opts_.group, w_.opts_.max_in_flight));
+        overflow_reported_ = true;
+        return false;
+    }
+    overflow_reported_ = false;
     due_.push({clock::now() + delay, stream, id, delay / 2});
     wake();
+    return true;
 }
 
 void retrier::wake() { state_->wake->notify_all(); }

@@ -48,13 +48,15 @@ class retrier {
 public:
     retrier(worker_impl& w, std::shared_ptr<consumer_state> state);
     boost::asio::awaitable<void> run();
-    /// Bounded by max_in_flight: beyond it the claim loop redelivers after min_idle instead.
-    void schedule(std::size_t stream, stream_id id, milliseconds delay);
+    /// Bounded by max_in_flight: beyond it the claim loop redelivers after min_idle instead, and
+    /// it returns false.
+    bool schedule(std::size_t stream, stream_id id, milliseconds delay);
     void wake();
     [[nodiscard]] consumer_state& state() const noexcept { return *state_; }
     [[nodiscard]] std::shared_ptr<consumer_state> state_ptr() const { return state_; }
 
 private:
+    bool overflow_reported_ = false; // the current overflow has been logged
     boost::asio::awaitable<void> redeliver(retry_item item);
 
     worker_impl& w_;

@@ -251,8 +251,10 @@ asio::awaitable<void> worker_impl::carry_out(consumer_state& c, message const& m
     client_.get_logger().log(log_level::debug, fmt::format("worker {}: {} {} attempt {} failed: {}", opts_.group,
                                                            m.stream(), m.id().to_string(), m.deliveries(), v.reason));
     if (v.step == next_step::redeliver_later) {
-        ++stats_.retried;
-        retrier_->schedule(si, m.id(), v.delay);
+        // Counted only when scheduled: beyond max_in_flight waiting retries the message stays
+        // pending and the claim loop redelivers it after min_idle (stats().claimed counts that).
+        if (retrier_->schedule(si, m.id(), v.delay))
+            ++stats_.retried;
     }
     let_go(c.index, si, m.id());
 }

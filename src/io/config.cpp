@@ -193,12 +193,14 @@ std::string config::redacted_address() const {
     std::string creds;
     if (!username.empty() || !password.empty())
         creds = fmt::format("{}{}@", username, password.empty() ? "" : ":***");
+    // An IPv6 literal goes in brackets, as in the URL it came from: "::1:6379" would be ambiguous.
+    auto const shown_host = host.find(':') != std::string::npos ? fmt::format("[{}]", host) : host;
     switch (kind) {
     case transport::unix_socket: return fmt::format("unix://{}{}?db={}", creds, unix_path, database);
-    case transport::tls: return fmt::format("rediss://{}{}:{}/{}", creds, host, port, database);
+    case transport::tls: return fmt::format("rediss://{}{}:{}/{}", creds, shown_host, port, database);
     case transport::tcp: break;
     }
-    return fmt::format("redis://{}{}:{}/{}", creds, host, port, database);
+    return fmt::format("redis://{}{}:{}/{}", creds, shown_host, port, database);
 }
 
 } // namespace redstream

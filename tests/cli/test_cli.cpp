@@ -1,6 +1,8 @@
 // The real `redstream` binary against fixture servers: outputs match what Redis says, and each
 // bad input gives its message and exit code.
 
+#include <redstream/version.hpp>
+
 #include "redis_server.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -206,6 +208,15 @@ void add_big_message(redis_server const& srv, std::string const& stream) {
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(cli_tests)
+
+// The version comes from project(VERSION) through the generated header; the command reports
+// the library it is built with.
+BOOST_AUTO_TEST_CASE(version_prints_the_library_version) {
+    auto r = cli("--version");
+    BOOST_TEST(r.code == 0, r.err);
+    BOOST_TEST(trim(r.out) == fmt::format("redstream {}", REDSTREAM_VERSION_STRING));
+    BOOST_TEST(std::string{REDSTREAM_VERSION_STRING} == redstream::library_version());
+}
 
 BOOST_AUTO_TEST_CASE(bench_with_tiny_n_prints_valid_json) {
     redis_server srv;

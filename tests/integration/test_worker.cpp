@@ -615,4 +615,23 @@ BOOST_AUTO_TEST_CASE(cancelling_run_drains_and_flushes_like_stop) {
     });
 }
 
+// retry_after() waits in a queue bounded by max_in_flight; beyond it the claim loop redelivers
+// after min_idle. stats().retried counted the ones it dropped as scheduled.
+BOOST_AUTO_TEST_CASE(retries_beyond_the_waiting_room_are_not_counted_as_scheduled) {
+    redis_server srv;
+    asio::io_context ioc;
+    client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+    worker w{cl, {.stream = "s", .group = "g", .start_id = "0", .consumers = 1, .identity = "t", .max_in_flight = 4}};
+    w.on_message([](message const&) -> asio::awaitable<outcome> { co_return retry_after(std::chrono::minutes(1)); });
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await produce(cl, "s", 10);
+        auto done = start_worker(ioc, w);
+        BOOST_TEST(co_await eventually([&] { return w.stats().failed == 10; }));
+        BOOST_TEST(w.stats().retried == 4u); // the waiting room's size; the other 6 wait for the claim loop
+        w.stop();
+        BOOST_TEST(co_await eventually([&] { return *done; }, 15s));
+        cl.close();
+    });
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -92,6 +92,9 @@ BOOST_AUTO_TEST_CASE(bad_urls_fail_without_leaking_the_password) {
     auto c = config::from_url("redis://u:hunter2@h:1/0");
     BOOST_TEST(c.redacted_address().find("hunter2") == std::string::npos);
     BOOST_TEST(c.redacted_address() == "redis://u:***@h:1/0");
+    // IPv6 literals keep their brackets: the address reads back as the URL it came from.
+    BOOST_TEST(config::from_url("redis://[::1]:6380/2").redacted_address() == "redis://[::1]:6380/2");
+    BOOST_TEST(config::from_url(config::from_url("rediss://[fe80::1]:6379").redacted_address()).host == "fe80::1");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
