@@ -200,11 +200,16 @@ void collect_group_metrics(std::vector<metric_family>& out, std::vector<group_sa
     auto& pending = add_family(out, "redstream_consumer_pending", metric_type::gauge, "Entries pending per consumer.");
     auto& idle = add_family(out, "redstream_consumer_idle_seconds", metric_type::gauge,
                             "Time since each consumer's last read attempt.");
+    std::size_t consumers = 0;
+    for (auto const& s : samples)
+        consumers += s.consumers.size();
+    pending.samples.reserve(consumers);
+    idle.samples.reserve(consumers);
     for (auto const& s : samples)
         for (auto const& c : s.consumers) {
-            label_list const labels{{"stream", s.stream}, {"group", s.group}, {"consumer", c.name}};
+            label_list labels{{"stream", s.stream}, {"group", s.group}, {"consumer", c.name}};
             add_sample(pending, labels, static_cast<double>(c.pending));
-            add_sample(idle, labels, static_cast<double>(c.idle_ms) / 1000.0);
+            add_sample(idle, std::move(labels), static_cast<double>(c.idle_ms) / 1000.0);
         }
 }
 

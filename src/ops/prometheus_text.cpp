@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
 #include <iterator>
 
@@ -20,27 +21,41 @@ std::string_view type_name(metric_type t) {
     return "gauge";
 }
 
-// Shortest form that reads back to the same double; Prometheus spells infinity "+Inf".
+// Shortest form that reads back to the same double, as fmt writes it ("0.0001", not
+// std::to_chars' "1e-04": `le` values name series, so their spelling must not change);
+// Prometheus spells infinity "+Inf". Formatted into a stack buffer, not through an inserter.
 void write_number(std::string& out, double v) {
-    if (std::isinf(v))
+    if (std::isinf(v)) {
         out += v > 0 ? "+Inf" : "-Inf";
-    else if (std::isnan(v))
+        return;
+    }
+    if (std::isnan(v)) {
         out += "NaN";
-    else
-        fmt::format_to(std::back_inserter(out), "{}", v);
+        return;
+    }
+    char buf[32];
+    auto const r = fmt::format_to_n(buf, sizeof buf, "{}", v);
+    out.append(buf, r.out);
+}
+
+void write_count(std::string& out, std::uint64_t v) {
+    char buf[24];
+    auto const r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
 }
 
 void write_escaped(std::string& out, std::string_view v) {
-    for (char ch : v) {
-        if (ch == '\\')
-            out += "\\\\";
-        else if (ch == '"')
-            out += "\\\"";
-        else if (ch == '\n')
-            out += "\\n";
-        else
-            out += ch;
+    // Most values need no escaping: append them in runs, not character by character.
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        char const ch = v[i];
+        if (ch != '\\' && ch != '"' && ch != '\n')
+            continue;
+        out.append(v.data() + run, i - run);
+        out += ch == '\n' ? "\\n" : ch == '"' ? "\\\"" : "\\\\";
+        run = i + 1;
     }
+    out.append(v.data() + run, v.size() - run);
 }
 
 // {a="x",b="y"} plus, for histogram buckets, le="bound".
@@ -70,23 +85,44 @@ void write_labels(std::string& out, std::vector<metric_label> const& labels, met
 
 void write_histogram(std::string& out, std::string_view name, metric_sample const& s) {
     for (auto const& b : s.buckets) {
-        fmt::format_to(std::back_inserter(out), "{}_bucket", name);
+        out.append(name).append("_bucket");
         write_labels(out, s.labels, &b);
-        fmt::format_to(std::back_inserter(out), " {}\n", b.cumulative_count);
+        out += ' ';
+        write_count(out, b.cumulative_count);
+        out += '\n';
     }
-    fmt::format_to(std::back_inserter(out), "{}_sum", name);
+    out.append(name).append("_sum");
     write_labels(out, s.labels, nullptr);
     out += ' ';
     write_number(out, s.sum);
-    fmt::format_to(std::back_inserter(out), "\n{}_count", name);
+    out += '\n';
+    out.append(name).append("_count");
     write_labels(out, s.labels, nullptr);
-    fmt::format_to(std::back_inserter(out), " {}\n", s.count);
+    out += ' ';
+    write_count(out, s.count);
+    out += '\n';
+}
+
+// A size to reserve up front, so the text grows without copying itself.
+std::size_t estimated_size(std::vector<metric_family> const& families) {
+    std::size_t n = 0;
+    for (auto const& f : families) {
+        n += 2 * f.name.size() + f.help.size() + 32;
+        for (auto const& s : f.samples) {
+            std::size_t labels = 0;
+            for (auto const& l : s.labels)
+                labels += l.name.size() + l.value.size() + 4;
+            n += (f.name.size() + labels + 32) * (s.buckets.size() + 2);
+        }
+    }
+    return n;
 }
 
 } // namespace
 
 std::string to_prometheus_text(std::vector<metric_family> const& families) {
     std::string out;
+    out.reserve(estimated_size(families));
     for (auto const& f : families) {
         fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name,
                        type_name(f.type));
