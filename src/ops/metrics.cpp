@@ -220,8 +220,9 @@ void collect_autoscaler_metrics(std::vector<metric_family>& out, std::vector<aut
     auto& decisions = add_family(out, "redstream_autoscaler_decisions_total", metric_type::counter,
                                  "Changes of the consumer count.");
     for (auto* a : scalers) {
-        add_sample(desired, worker_labels(a->scaled_worker()), static_cast<double>(a->status().desired));
-        add_sample(decisions, worker_labels(a->scaled_worker()), static_cast<double>(a->status().decisions));
+        auto labels = worker_labels(a->scaled_worker());
+        add_sample(desired, labels, static_cast<double>(a->status().desired));
+        add_sample(decisions, std::move(labels), static_cast<double>(a->status().decisions));
     }
 }
 

@@ -3,9 +3,13 @@
 // Runs shell commands from tests (promtool, curl): stdout and exit status.
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace redstream::test {
@@ -25,5 +29,20 @@ inline std::pair<int, std::string> shell(std::string const& cmd) {
 
 /// promtool (Debian package prometheus) is on PATH.
 inline bool have_promtool() { return shell("command -v promtool >/dev/null 2>&1 && echo yes").second == "yes\n"; }
+
+/// Writes `content` to a temp file and runs `promtool check <kind>` on it: "metrics" (an
+/// exposition, read from stdin) or "rules" (a rules file). Returns its status and output.
+inline std::pair<int, std::string> promtool_check(std::string_view kind, std::string const& content) {
+    auto const file = std::filesystem::temp_directory_path() /
+                      ("redstream-promtool-" + std::to_string(::getpid()) + "-" + std::string{kind} + ".txt");
+    {
+        std::ofstream f{file};
+        f << content;
+    }
+    auto const input = kind == "metrics" ? " < " : " ";
+    auto result = shell("promtool check " + std::string{kind} + input + file.string() + " 2>&1");
+    std::filesystem::remove(file);
+    return result;
+}
 
 } // namespace redstream::test

@@ -19,8 +19,6 @@
 
 #include <atomic>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <set>
 #include <thread>
 
@@ -157,13 +155,7 @@ BOOST_AUTO_TEST_CASE(metrics_pass_promtool_and_health_reports_reasons) {
         BOOST_WARN_MESSAGE(false, "promtool not installed (Debian package prometheus): exposition not validated");
         return;
     }
-    auto const file = std::filesystem::temp_directory_path() / fmt::format("redstream-metrics-{}.txt", ::getpid());
-    {
-        std::ofstream f{file};
-        f << text;
-    }
-    auto [status, out] = shell(fmt::format("promtool check metrics < {} 2>&1", file.string()));
-    std::filesystem::remove(file);
+    auto [status, out] = promtool_check("metrics", text);
     BOOST_TEST(status == 0, "promtool: " << out);
 }
 

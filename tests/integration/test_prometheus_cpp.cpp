@@ -18,8 +18,6 @@
 
 #include <fmt/format.h>
 
-#include <filesystem>
-#include <fstream>
 
 using namespace redstream;
 using namespace redstream::test;
@@ -107,13 +105,7 @@ BOOST_AUTO_TEST_CASE(serializes_the_same_series_as_the_builtin_exposition_and_pa
         BOOST_WARN_MESSAGE(false, "promtool not installed (Debian package prometheus): exposition not validated");
         return;
     }
-    auto const file = std::filesystem::temp_directory_path() / fmt::format("redstream-promcpp-{}.txt", ::getpid());
-    {
-        std::ofstream f{file};
-        f << ported;
-    }
-    auto [status, out] = shell(fmt::format("promtool check metrics < {} 2>&1", file.string()));
-    std::filesystem::remove(file);
+    auto [status, out] = promtool_check("metrics", ported);
     BOOST_TEST(status == 0, "promtool: " << out);
 }
 

@@ -15,7 +15,6 @@
 #include <fmt/format.h>
 
 #include <cctype>
-#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -139,13 +138,7 @@ BOOST_AUTO_TEST_CASE(every_query_is_valid_promql) {
             indented += ch == '\n' ? std::string{"\n          "} : std::string(1, ch);
         rules += fmt::format("      - record: dashboard_query_{}\n        expr: |-\n          {}\n", i, indented);
     }
-    auto const file = std::filesystem::temp_directory_path() / fmt::format("redstream-dashboard-{}.yaml", ::getpid());
-    {
-        std::ofstream f{file};
-        f << rules;
-    }
-    auto [status, out] = test::shell(fmt::format("promtool check rules {} 2>&1", file.string()));
-    std::filesystem::remove(file);
+    auto [status, out] = test::promtool_check("rules", rules);
     BOOST_TEST(status == 0, "promtool: " << out);
 }
 
