@@ -4,7 +4,9 @@
 // - hiredis: the C reference consumer (peer/hiredis_peer.c, when built) in its own process,
 //   --peer-depth XREADGROUPs in flight on one connection with the acks pipelined: the strongest
 //   raw client; and, with one consumer, its synchronous read-then-ack loop (`sync`).
-// Same server, same pre-filled stream, alternating rounds. Ratios are redstream / hiredis.
+// Same server, a fresh pre-filled stream per contender. The peer runs before redstream every other
+// round; ratios are redstream / hiredis per round (two runs next to each other in time), and the
+// median of those ratios is the figure to quote on a noisy host.
 //
 //   bench_consume [--url URL] [--messages N] [--rounds R] [--consumers C] [--batch N]
 //                 [--payload BYTES] [--max-in-flight N] [--per-consumer N] [--handler-ms MS]
@@ -32,6 +34,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <optional>
 
 namespace asio = boost::asio;
@@ -49,13 +52,17 @@ struct measure {
     double server_busy = 0;
     double reads_per_k = 0; // XREADGROUP calls per 1000 messages
     double acks_per_k = 0;  // XACK calls per 1000 messages
+    double read_call_us = 0; // server time inside one XREADGROUP (commandstats usec_per_call)
 };
 
-// Calls of `command` since the last CONFIG RESETSTAT, from INFO commandstats.
-double command_calls(std::string const& info, std::string_view command) {
-    auto const key = fmt::format("cmdstat_{}:calls=", command);
-    auto pos = info.find(key);
-    return pos == std::string::npos ? 0.0 : std::stod(info.substr(pos + key.size()));
+// One field (`calls`, `usec_per_call`) of `command` since the last CONFIG RESETSTAT, from INFO
+// commandstats.
+double command_stat(std::string const& info, std::string_view command, std::string_view field) {
+    auto const line = info.find(fmt::format("cmdstat_{}:", command));
+    if (line == std::string::npos)
+        return 0.0;
+    auto const pos = info.find(fmt::format("{}=", field), line);
+    return pos == std::string::npos ? 0.0 : std::stod(info.substr(pos + field.size() + 1));
 }
 
 asio::awaitable<double> server_main_thread_cpu(connection& conn) {
@@ -111,8 +118,9 @@ asio::awaitable<measure> measured(connection& conn, std::size_t n, Work work) {
                       client * 1e6 / dn,
                       server * 1e6 / dn,
                       server / wall * 100,
-                      command_calls(info, "xreadgroup") * 1000 / dn,
-                      command_calls(info, "xack") * 1000 / dn};
+                      command_stat(info, "xreadgroup", "calls") * 1000 / dn,
+                      command_stat(info, "xack", "calls") * 1000 / dn,
+                      command_stat(info, "xreadgroup", "usec_per_call")};
 }
 
 // The raw baseline: C coroutines, each sends [XACK previous batch, XREADGROUP next] in one
@@ -256,58 +264,78 @@ int main(int argc, char** argv) {
         bool const with_peer = !framework_only && bench::hiredis_peer::available();
         bool const with_sync_peer = with_peer && consumers == 1;
         std::vector<measure> fw, raw, peer, sync_peer;
+        std::vector<double> peer_ratios, sync_ratios; // redstream / peer, round by round
         fmt::print("consume+ack: {} messages ({}-byte payload) per round, {} rounds, {} consumer(s), COUNT {}{}\n", n,
                    payload, rounds, consumers, batch_option,
                    with_peer ? fmt::format(", hiredis peer {} reads in flight", peer_depth)
                              : std::string{framework_only ? "" : " (hiredis peer not built)"});
-        for (std::size_t r = 0; r < rounds; ++r) {
-            measure m_fw, m_raw;
+        // Each contender consumes a fresh pre-filled stream of its own.
+        auto const run_fresh = [&](auto work) {
+            measure m;
             bench::run_to_completion(ioc, [&]() -> asio::awaitable<void> { co_await prefill(conn, n, payload); });
-            bench::run_to_completion(ioc, [&]() -> asio::awaitable<void> {
-                m_fw = co_await measured(conn, n, [&]() { return framework_consume(cl, n, consumers); });
-            });
-            if (!framework_only) {
-                bench::run_to_completion(ioc, [&]() -> asio::awaitable<void> { co_await prefill(conn, n, payload); });
-                bench::run_to_completion(ioc, [&]() -> asio::awaitable<void> {
-                    m_raw = co_await measured(conn, n, [&]() { return raw_consume(conn, n, consumers, batch_option); });
+            bench::run_to_completion(ioc, [&]() -> asio::awaitable<void> { m = co_await work(); });
+            return m;
+        };
+        auto const redstream_round = [&] {
+            return run_fresh([&] { return measured(conn, n, [&]() { return framework_consume(cl, n, consumers); }); });
+        };
+        auto const peer_run = [&](std::string const& mode, std::size_t depth, std::size_t names) {
+            bench::peer_options po;
+            po.mode = mode;
+            po.depth = depth;
+            po.count = batch_option;
+            po.consumers = names;
+            auto const m = run_fresh([&] { return peer_round(conn, server_cfg, n, po); });
+            fmt::print("           hiredis {:<9} {:>9.0f} msg/s client {:.2f} us/msg server {:.2f} us/msg "
+                       "({:.0f}% busy, XREADGROUP {:.0f} us)\n",
+                       mode + ":", m.msgs_per_s, m.client_us, m.server_us, m.server_busy, m.read_call_us);
+            return m;
+        };
+        for (std::size_t r = 0; r < rounds; ++r) {
+            // The host's speed drifts between rounds, so the peer goes first every other round and
+            // each round's ratio compares two runs next to each other in time.
+            bool const peer_first = r % 2 == 1;
+            std::optional<measure> m_peer, m_sync;
+            if (with_peer && peer_first)
+                m_peer = peer_run("pipeline", peer_depth, consumers);
+            auto const m_fw = redstream_round();
+            if (with_peer && !peer_first)
+                m_peer = peer_run("pipeline", peer_depth, consumers);
+            if (with_sync_peer)
+                m_sync = peer_run("sync", 1, 1);
+            measure m_raw;
+            if (!framework_only)
+                m_raw = run_fresh([&] {
+                    return measured(conn, n, [&]() { return raw_consume(conn, n, consumers, batch_option); });
                 });
-            }
             fw.push_back(m_fw);
             raw.push_back(m_raw);
-            // One round of the peer in `mode` over a fresh stream; its figures go to `into`.
-            auto const peer_run = [&](std::string const& mode, std::size_t depth, std::size_t names,
-                                      std::vector<measure>& into) {
-                bench::peer_options po;
-                po.mode = mode;
-                po.depth = depth;
-                po.count = batch_option;
-                po.consumers = names;
-                bench::run_to_completion(ioc, [&]() -> asio::awaitable<void> { co_await prefill(conn, n, payload); });
-                bench::run_to_completion(ioc, [&]() -> asio::awaitable<void> {
-                    into.push_back(co_await peer_round(conn, server_cfg, n, po));
-                });
-                fmt::print("           hiredis {:<9} {:>9.0f} msg/s client {:.2f} us/msg server {:.2f} us/msg "
-                           "({:.0f}% busy)\n",
-                           mode + ":", into.back().msgs_per_s, into.back().client_us, into.back().server_us,
-                           into.back().server_busy);
-            };
-            if (with_peer)
-                peer_run("pipeline", peer_depth, consumers, peer);
-            if (with_sync_peer)
-                peer_run("sync", 1, 1, sync_peer);
-            fmt::print("  round {}: redstream {:>9.0f} msg/s client {:.2f} us/msg server {:.2f} us/msg ({:.0f}% busy) | "
-                       "raw {:>9.0f} msg/s client {:.2f} server {:.2f} ({:.0f}% busy)\n"
+            if (m_peer) {
+                peer.push_back(*m_peer);
+                peer_ratios.push_back(m_fw.msgs_per_s / m_peer->msgs_per_s);
+            }
+            if (m_sync) {
+                sync_peer.push_back(*m_sync);
+                sync_ratios.push_back(m_fw.msgs_per_s / m_sync->msgs_per_s);
+            }
+            fmt::print("  round {}: redstream {:>9.0f} msg/s client {:.2f} us/msg server {:.2f} us/msg ({:.0f}% busy, "
+                       "XREADGROUP {:.0f} us) | raw {:>9.0f} msg/s client {:.2f} server {:.2f} ({:.0f}% busy){}\n"
                        "           per 1000 msgs: redstream {:.1f} XREADGROUP {:.1f} XACK | raw {:.1f} XREADGROUP "
                        "{:.1f} XACK\n",
-                       r + 1, m_fw.msgs_per_s, m_fw.client_us, m_fw.server_us, m_fw.server_busy, m_raw.msgs_per_s,
-                       m_raw.client_us, m_raw.server_us, m_raw.server_busy, m_fw.reads_per_k, m_fw.acks_per_k,
-                       m_raw.reads_per_k, m_raw.acks_per_k);
+                       r + 1, m_fw.msgs_per_s, m_fw.client_us, m_fw.server_us, m_fw.server_busy, m_fw.read_call_us,
+                       m_raw.msgs_per_s, m_raw.client_us, m_raw.server_us, m_raw.server_busy,
+                       m_peer ? fmt::format(" | redstream / hiredis pipeline {:.2f}", peer_ratios.back()) : "",
+                       m_fw.reads_per_k, m_fw.acks_per_k, m_raw.reads_per_k, m_raw.acks_per_k);
         }
         auto med = [](std::vector<measure> const& v, double measure::*f) {
             std::vector<double> x;
             for (auto const& m : v)
                 x.push_back(m.*f);
             return bench::median(x);
+        };
+        auto const spread = [](std::vector<double> v) {
+            auto const [lo, hi] = std::minmax_element(v.begin(), v.end());
+            return fmt::format("median {:.2f}, range {:.2f}-{:.2f}", bench::median(v), *lo, *hi);
         };
         double const f = med(fw, &measure::msgs_per_s), b = med(raw, &measure::msgs_per_s);
         fmt::print("median: redstream {:.0f} msg/s (client {:.2f} us/msg, server {:.2f} us/msg, server busy {:.0f}%), "
@@ -316,19 +344,19 @@ int main(int argc, char** argv) {
                    med(raw, &measure::client_us), med(raw, &measure::server_us), med(raw, &measure::server_busy),
                    b > 0 ? f / b : 0.0);
         if (with_peer) {
-            double const h = med(peer, &measure::msgs_per_s);
             fmt::print("median: hiredis pipeline {:.0f} msg/s (client {:.2f} us/msg, server {:.2f} us/msg, busy {:.0f}%); "
-                       "redstream / hiredis pipeline {:.2f}, server CPU per msg {:.2f}x\n",
-                       h, med(peer, &measure::client_us), med(peer, &measure::server_us),
-                       med(peer, &measure::server_busy), h > 0 ? f / h : 0.0,
-                       med(fw, &measure::server_us) / std::max(1e-9, med(peer, &measure::server_us)));
+                       "server CPU per msg {:.2f}x, XREADGROUP cost {:.2f}x\n",
+                       med(peer, &measure::msgs_per_s), med(peer, &measure::client_us), med(peer, &measure::server_us),
+                       med(peer, &measure::server_busy),
+                       med(fw, &measure::server_us) / std::max(1e-9, med(peer, &measure::server_us)),
+                       med(fw, &measure::read_call_us) / std::max(1e-9, med(peer, &measure::read_call_us)));
+            fmt::print("paired: redstream / hiredis pipeline {}\n", spread(peer_ratios));
         }
         if (with_sync_peer) {
-            double const h = med(sync_peer, &measure::msgs_per_s);
-            fmt::print("median: hiredis sync {:.0f} msg/s (client {:.2f} us/msg, server {:.2f} us/msg); "
-                       "redstream / hiredis sync {:.2f}\n",
-                       h, med(sync_peer, &measure::client_us), med(sync_peer, &measure::server_us),
-                       h > 0 ? f / h : 0.0);
+            fmt::print("median: hiredis sync {:.0f} msg/s (client {:.2f} us/msg, server {:.2f} us/msg)\n",
+                       med(sync_peer, &measure::msgs_per_s), med(sync_peer, &measure::client_us),
+                       med(sync_peer, &measure::server_us));
+            fmt::print("paired: redstream / hiredis sync {}\n", spread(sync_ratios));
         }
         rusage ru{};
         ::getrusage(RUSAGE_SELF, &ru);

@@ -26,7 +26,7 @@ public:
     [[nodiscard]] std::shared_ptr<consumer_state> state_ptr() const { return state_; }
 
 private:
-    /// One XAUTOCLAIM scan of a stream, following its cursor.
+    /// One scan of a stream's pending entries (XPENDING IDLE, then XCLAIM), page by page.
     boost::asio::awaitable<void> scan(std::size_t stream);
 
     worker_impl& w_;

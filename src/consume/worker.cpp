@@ -45,19 +45,26 @@ std::string default_identity() {
     return fmt::format("{}.{}", host, ::getpid());
 }
 
+// The default per-consumer bound leaves room for the read depth's ceiling, 8 reads of a batch:
+// a fixed number would cap the depth at large batches (1,024 holds one read of COUNT 1000).
+std::size_t per_consumer_bound(worker_options const& o) {
+    constexpr std::size_t deepest_read_pipeline = 8;
+    return o.max_in_flight_per_consumer > 0 ? o.max_in_flight_per_consumer : deepest_read_pipeline * o.batch;
+}
+
 } // namespace
 
 worker_impl::worker_impl(client& c, worker_options opts)
     : client_(c), conn_(c.connection()), opts_(std::move(opts)),
-      flow_({opts_.batch, opts_.max_in_flight, opts_.max_in_flight_per_consumer}), hand_(opts_.min_idle),
+      flow_({opts_.batch, opts_.max_in_flight, per_consumer_bound(opts_)}), hand_(opts_.min_idle),
       acks_({opts_.ack_batch, opts_.ack_flush_interval}), ack_timer_(c.get_executor()) {
     streams_ = stream_list(opts_.stream, opts_.streams);
     if (streams_.empty())
         throw std::invalid_argument("redstream::worker: worker_options needs a stream (or streams)");
     if (opts_.group.empty())
         throw std::invalid_argument("redstream::worker: worker_options needs a group");
-    if (opts_.batch == 0 || opts_.max_in_flight == 0 || opts_.max_in_flight_per_consumer == 0)
-        throw std::invalid_argument("redstream::worker: batch and in-flight bounds must be positive");
+    if (opts_.batch == 0 || opts_.max_in_flight == 0)
+        throw std::invalid_argument("redstream::worker: batch and max_in_flight must be positive");
     for (auto const& s : streams_) {
         dlq_streams_.push_back(opts_.dead_letter_stream.empty() ? s + ":dlq" : opts_.dead_letter_stream);
         new_ids_.emplace_back(">");

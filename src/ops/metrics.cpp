@@ -71,6 +71,12 @@ constexpr worker_gauge worker_gauges[] = {
     {"redstream_consumers_parked", "Consumers waiting for a wake-up.", &worker_stats::parked},
     {"redstream_in_flight_messages", "Messages read and not yet acknowledged or released.", &worker_stats::in_flight},
     {"redstream_pending_acks", "Acks queued or being sent.", &worker_stats::pending_acks},
+    {"redstream_read_depth", "Reads the worker keeps travelling beyond one read-ahead per consumer (adaptive).",
+     &worker_stats::read_depth},
+    {"redstream_reads_in_flight", "XREADGROUPs of new messages sent and not answered yet.",
+     &worker_stats::reads_in_flight},
+    {"redstream_read_size", "COUNT of reads now (the batch, halved after a connection lost mid-read).",
+     &worker_stats::read_size},
 };
 
 struct worker_histogram {

@@ -669,4 +669,51 @@ BOOST_AUTO_TEST_CASE(the_claim_consumer_rereads_its_pending_list_after_a_reconne
     });
 }
 
+// The claim loop pages through a dead consumer's pending list (XPENDING IDLE, then XCLAIM):
+// 250 idle entries at 100 per page are all taken once, entries deleted from the stream meanwhile
+// are dropped from the list rather than handled, and the fresh ones (idle less than min_idle) are
+// left with their owner.
+BOOST_AUTO_TEST_CASE(claim_scan_pages_through_a_dead_consumers_list_and_drops_deleted_entries) {
+    redis_server srv;
+    asio::io_context ioc;
+    client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+    worker w{cl, {.stream = "orders", .group = "g", .identity = "t", .min_idle = 5000ms, .claim_interval = 100ms,
+                  .claim_batch = 100}};
+    delivery_tally t;
+    record_and_ack(w, t);
+    pending_summary left{};
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await command(cl, "XGROUP", "CREATE", "orders", "g", "$", "MKSTREAM");
+        co_await produce(cl, "orders", 260);
+        co_await command(cl, "XREADGROUP", "GROUP", "g", "dead", "COUNT", "250", "STREAMS", "orders", ">");
+        co_await command(cl, "XREADGROUP", "GROUP", "g", "alive", "COUNT", "10", "STREAMS", "orders", ">");
+        // Make the dead consumer's entries idle for long, then delete ten of them.
+        std::vector<stream_id> dead_ids;
+        {
+            request r;
+            r.push("XPENDING", "orders", "g", "-", "+", 1000, "dead");
+            std::vector<pending_entry> rows;
+            co_await cl.connection().async_exec(r, adapt(rows), asio::use_awaitable);
+            for (auto const& row : rows)
+                dead_ids.push_back(row.id);
+        }
+        BOOST_TEST(dead_ids.size() == 250u);
+        request idle;
+        idle.push("XCLAIM", "orders", "g", "dead", 0, dead_ids, "IDLE", 100000, "JUSTID");
+        std::vector<stream_id> deleted(dead_ids.begin() + 100, dead_ids.begin() + 110); // across a page boundary
+        idle.push("XDEL", "orders", deleted);
+        co_await cl.connection().async_exec(idle, adapt_ignore(), asio::use_awaitable);
+        auto done = start_worker(ioc, w);
+        BOOST_TEST(co_await eventually([&] { return w.stats().acked == 240; }, 10s), w.stats().acked);
+        left = co_await pending_of(cl, "orders", "g");
+        w.stop();
+        BOOST_TEST(co_await eventually([&] { return *done; }));
+        cl.close();
+    });
+    BOOST_TEST(w.stats().claimed == 240u);
+    BOOST_TEST(t.handled == 240u);
+    BOOST_TEST(t.duplicates() == 0u);
+    BOOST_TEST(left.count == 10u, "only the live consumer's fresh entries stay pending, XPENDING has " << left.count);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -142,6 +142,13 @@ BOOST_AUTO_TEST_CASE(metrics_pass_promtool_and_health_reports_reasons) {
     BOOST_TEST(text.find("redstream_handler_duration_seconds_count{") != std::string::npos);
     BOOST_TEST(text.find("redstream_handler_duration_seconds_bucket{stream=\"orders \\\"eu\\\"\",group=\"billing\","
                          "le=\"+Inf\"} 100") != std::string::npos);
+    // The read pipeline's shape: the COUNT in use and the adaptive depth (never below its floor of 2).
+    BOOST_TEST(text.find("redstream_read_size{stream=\"orders \\\"eu\\\"\",group=\"billing\"} 128\n") !=
+               std::string::npos, text);
+    BOOST_TEST(text.find("redstream_read_depth{stream=\"orders \\\"eu\\\"\",group=\"billing\"} 0") ==
+               std::string::npos);
+    BOOST_TEST(text.find("redstream_read_depth{stream=\"orders \\\"eu\\\"\",group=\"billing\"} ") !=
+               std::string::npos);
     // Labelled like the worker it scales: two autoscalers never share a series.
     BOOST_TEST(text.find("redstream_autoscaler_desired_consumers{stream=\"orders \\\"eu\\\"\",group=\"billing\"} ") !=
                std::string::npos, text);

@@ -634,4 +634,32 @@ BOOST_AUTO_TEST_CASE(retries_beyond_the_waiting_room_are_not_counted_as_schedule
     });
 }
 
+// A fixed per-consumer bound of 1,024 held one read of COUNT 1000: no read ahead, so the server
+// idled for a round trip after every batch. The default bound follows the batch.
+BOOST_AUTO_TEST_CASE(default_in_flight_bound_leaves_room_to_read_ahead_at_large_batches) {
+    redis_server srv;
+    asio::io_context ioc;
+    client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+    worker w{cl, {.stream = "s", .group = "g", .start_id = "0", .consumers = 1, .batch = 1000}};
+    asio::steady_timer gate{ioc.get_executor(), std::chrono::steady_clock::time_point::max()};
+    bool open = false;
+    w.on_message([&](message const&) -> asio::awaitable<outcome> {
+        if (!open)
+            co_await gate.async_wait(asio::as_tuple(asio::use_awaitable));
+        co_return ack;
+    });
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await produce(cl, "s", 5000);
+        auto done = start_worker(ioc, w);
+        // The first batch is held in the handler; the reads sent ahead of it are in flight too.
+        BOOST_TEST(co_await eventually([&] { return w.stats().in_flight >= 2000; }), w.stats().in_flight);
+        open = true;
+        gate.cancel();
+        BOOST_TEST(co_await eventually([&] { return w.stats().acked == 5000; }));
+        w.stop();
+        BOOST_TEST(co_await eventually([&] { return *done; }));
+        cl.close();
+    });
+}
+
 BOOST_AUTO_TEST_SUITE_END()

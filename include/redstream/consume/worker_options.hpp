@@ -46,8 +46,8 @@ enum class wakeup_mode {
 }
 
 /// Everything a worker needs. Only `stream` (or `streams`) and `group` are required; the
-/// worker's constructor throws std::invalid_argument without them, or when `batch`,
-/// `max_in_flight` or `max_in_flight_per_consumer` is 0. Durations are in milliseconds.
+/// worker's constructor throws std::invalid_argument without them, or when `batch` or
+/// `max_in_flight` is 0. Durations are in milliseconds.
 struct worker_options {
     std::string stream{};                 ///< the stream to consume, or use `streams`
     /// Several streams (partitions, say) read in one XREADGROUP. With `stream` set too, the
@@ -78,7 +78,9 @@ struct worker_options {
     std::size_t batch = 128;
     /// Messages read but not yet acked, per consumer (room for a deep read pipeline). A read is
     /// sent only when at least half a batch of room is free under both bounds (backpressure).
-    std::size_t max_in_flight_per_consumer = 1024;
+    /// 0 (the default): room for the deepest read pipeline, 8 reads of `batch` (1,024 at the
+    /// default batch), so the bound never caps the read depth, whatever the batch.
+    std::size_t max_in_flight_per_consumer = 0;
     std::size_t max_in_flight = 65536;  ///< read but not yet acked, per worker (all its consumers and loops)
 
     // Acknowledgements.
@@ -108,7 +110,7 @@ struct worker_options {
     /// How often the claim loop scans; 0: min_idle / 2, clamped to [50 ms, 30 s]. Also how often
     /// a retired consumer whose pending list is not empty yet is tried for deletion.
     milliseconds claim_interval{0};
-    std::size_t claim_batch = 100;      ///< COUNT of each XAUTOCLAIM
+    std::size_t claim_batch = 100;      ///< idle entries per claim page (XPENDING IDLE … COUNT, then one XCLAIM)
     /// A message delivered more than this many times is dead-lettered without calling the
     /// handler; one whose handler fails (retry or throw) on this delivery is dead-lettered too.
     std::uint64_t max_deliveries = 5;
