@@ -45,9 +45,13 @@ asio::awaitable<void> claimer::scan(std::size_t si) {
         find.push("XPENDING", w_.streams_[si], opts.group, "IDLE", opts.min_idle, start, "+", opts.claim_batch);
         std::vector<pending_entry> idle;
         auto [find_ec, found] = co_await w_.conn_.async_exec(find, adapt(idle), use_tuple);
-        if (find_ec || idle.empty() || c.stopping())
+        if (find_ec) {
+            report_failure("XPENDING", find_ec);
             co_return;
-        start = "(" + idle.back().id.to_string();
+        }
+        if (idle.empty() || c.stopping())
+            break;
+        start = fmt::format("({}", idle.back().id.to_string()); // fmt: GCC 12 -O3 warns on "(" + s
         std::vector<stream_id> ids;
         ids.reserve(idle.size());
         for (auto const& p : idle)
@@ -56,8 +60,13 @@ asio::awaitable<void> claimer::scan(std::size_t si) {
         take.push("XCLAIM", w_.streams_[si], opts.group, c.name, opts.min_idle, ids);
         entry_batch batch;
         auto [take_ec, taken] = co_await w_.conn_.async_exec(take, adapt(batch), use_tuple);
-        if (take_ec)
+        if (take_ec) {
+            report_failure("XCLAIM", take_ec);
             co_return;
+        }
+        // Redis 6.2 answers a deleted entry with nil and moves it to our pending list; re-reading
+        // that list (as at start) acks it there. 7.0 drops such ids from the PEL itself.
+        bool const deleted_on_62 = batch.nil_entries() > 0;
         batch.set_stream(w_.streams_[si]);
         w_.touch_held(si, batch);
         if (!batch.empty()) {
@@ -70,9 +79,23 @@ asio::awaitable<void> claimer::scan(std::size_t si) {
                 co_await w_.handle_entries(c, batch, plan);
             }
         }
+        if (deleted_on_62 && !c.stopping())
+            co_await w_.drain_own_pending(c);
         if (idle.size() < opts.claim_batch || c.stopping())
-            co_return;
+            break;
     }
+    failure_reported_ = false;
+}
+
+// Once per run of failures: a claim loop that never claims (NOPERM, a server before 6.2 that
+// refuses IDLE) must not be silent, nor flood the log every claim_interval.
+void claimer::report_failure(std::string_view command, error_code ec) {
+    if (failure_reported_ || ec == errc::closed)
+        return;
+    failure_reported_ = true;
+    w_.client_.get_logger().log(log_level::warn, fmt::format("worker {}: claim scan failed ({}): {}; retrying every "
+                                                             "claim_interval",
+                                                             w_.opts_.group, command, ec.message()));
 }
 
 retrier::retrier(worker_impl& w, std::shared_ptr<consumer_state> state) : w_(w), state_(std::move(state)) {}

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <queue>
+#include <string_view>
 
 namespace redstream::detail {
 
@@ -28,9 +29,11 @@ public:
 private:
     /// One scan of a stream's pending entries (XPENDING IDLE, then XCLAIM), page by page.
     boost::asio::awaitable<void> scan(std::size_t stream);
+    void report_failure(std::string_view command, error_code ec);
 
     worker_impl& w_;
     std::shared_ptr<consumer_state> state_;
+    bool failure_reported_ = false; // the current run of failed scans has been logged
 };
 
 /// A message a handler asked to see again later (retry_after()).

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 
 namespace redstream {
@@ -45,11 +46,15 @@ std::string default_identity() {
     return fmt::format("{}.{}", host, ::getpid());
 }
 
-// The default per-consumer bound leaves room for the read depth's ceiling, 8 reads of a batch:
-// a fixed number would cap the depth at large batches (1,024 holds one read of COUNT 1000).
+// The default per-consumer bound leaves room for the read depth's ceiling (8 reads of a batch)
+// plus the batch in hand and the acks still travelling: 12 batches. A fixed number capped the
+// depth at large batches (1,024 held one read of COUNT 1000), and 8 batches held one consumer
+// at 5 or 6 reads in flight, the acks not yet confirmed taking the rest.
 std::size_t per_consumer_bound(worker_options const& o) {
-    constexpr std::size_t deepest_read_pipeline = 8;
-    return o.max_in_flight_per_consumer > 0 ? o.max_in_flight_per_consumer : deepest_read_pipeline * o.batch;
+    if (o.max_in_flight_per_consumer > 0)
+        return o.max_in_flight_per_consumer;
+    constexpr std::size_t batches = read_depth::deepest + 4; // + the batch in hand and acks travelling
+    return o.batch > std::numeric_limits<std::size_t>::max() / batches ? o.batch : batches * o.batch;
 }
 
 } // namespace

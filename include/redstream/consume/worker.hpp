@@ -32,7 +32,7 @@ struct worker_stats {
     /// dead-lettered the message.
     std::uint64_t failed = 0;
     std::uint64_t retried = 0;        ///< redeliveries scheduled with retry_after
-    std::uint64_t claimed = 0;        ///< messages taken over from idle consumers (XAUTOCLAIM)
+    std::uint64_t claimed = 0;        ///< messages taken over from idle consumers (XPENDING IDLE, XCLAIM)
     std::uint64_t dead_lettered = 0;  ///< moved to the dead-letter stream (the move confirmed)
     /// Messages not handled because another copy is accounted for: done already by the
     /// idempotency marker (acked without handling), reserved by another consumer's lease (left

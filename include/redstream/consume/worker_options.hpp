@@ -78,8 +78,8 @@ struct worker_options {
     std::size_t batch = 128;
     /// Messages read but not yet acked, per consumer (room for a deep read pipeline). A read is
     /// sent only when at least half a batch of room is free under both bounds (backpressure).
-    /// 0 (the default): room for the deepest read pipeline, 8 reads of `batch` (1,024 at the
-    /// default batch), so the bound never caps the read depth, whatever the batch.
+    /// 0 (the default): 12 × `batch` (1,536 at the default batch), room for the deepest read
+    /// pipeline (8 reads) plus the batch in hand and the acks travelling, whatever the batch.
     std::size_t max_in_flight_per_consumer = 0;
     std::size_t max_in_flight = 65536;  ///< read but not yet acked, per worker (all its consumers and loops)
 

@@ -17,7 +17,9 @@ namespace redstream::detail {
 /// across the worker. The in-flight bounds limit them too.
 class read_depth {
 public:
-    explicit read_depth(std::size_t min = 2, std::size_t max = 8, std::size_t patience = 8) noexcept
+    static constexpr std::size_t deepest = 8; ///< the default ceiling
+
+    explicit read_depth(std::size_t min = 2, std::size_t max = deepest, std::size_t patience = 8) noexcept
         : min_(min < 1 ? 1 : min), max_(max < min_ ? min_ : max), patience_(patience < 1 ? 1 : patience),
           target_(min_) {}
 
