@@ -78,7 +78,7 @@ struct worker_options {
     std::size_t batch = 128;
     /// Messages read but not yet acked, per consumer (room for a deep read pipeline). A read is
     /// sent only when at least half a batch of room is free under both bounds (backpressure).
-    /// 0 (the default): 12 × `batch` (1,536 at the default batch), room for the deepest read
+    /// 0 (the default): 16 × `batch` (2,048 at the default batch), room for the deepest read
     /// pipeline (8 reads) plus the batch in hand and the acks travelling, whatever the batch.
     std::size_t max_in_flight_per_consumer = 0;
     std::size_t max_in_flight = 65536;  ///< read but not yet acked, per worker (all its consumers and loops)
