@@ -1,5 +1,7 @@
 #include "consume/worker_impl.hpp"
 
+#include <boost/asio/post.hpp>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -44,7 +46,25 @@ void worker_impl::queue_ack(ack_record rec, hand_info* in_hand) {
     if (acks_.push(std::move(rec), now))
         flush_acks();
     else
-        arm_ack_timer();
+        arm_ack_timer_unless_flushed();
+}
+
+// Most acks leave within microseconds, riding with the consumer's next read; arming the flush
+// timer for each and cancelling it at the flush cost two timerfd_settime calls per message
+// (the timer is the reactor's earliest). So the timer is armed only if the acks are still
+// queued once the running coroutines have yielded to the event loop.
+void worker_impl::arm_ack_timer_unless_flushed() {
+    if (ack_timer_armed_ || ack_timer_check_posted_)
+        return;
+    ack_timer_check_posted_ = true;
+    asio::post(ack_timer_.get_executor(), [w = weak_from_this()] {
+        auto self = w.lock();
+        if (!self)
+            return;
+        self->ack_timer_check_posted_ = false;
+        if (self->acks_.queued() > 0)
+            self->arm_ack_timer();
+    });
 }
 
 void worker_impl::arm_ack_timer() {

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace redstream::detail {
 
@@ -67,6 +68,34 @@ void worker_impl::wake_one() {
             return;
         }
     }
+}
+
+// A blocking read came back short: the stream is drained. Rather than wake a parked consumer
+// for a plain read that can only come back empty (while this one blocks again after its
+// batch), the parked consumer's next read is the blocking one, and this one parks after its
+// batch: one blocking read per message, as a blocking client makes.
+bool worker_impl::hand_block_over() {
+    while (!parked_.empty()) {
+        auto* c = parked_.front();
+        parked_.pop_front();
+        if (!c->parked)
+            continue;
+        ++wake_generation_;
+        c->parked = false;
+        c->take_block = true;
+        block_handed_over_ = true;
+        c->wake->notify_all();
+        return true;
+    }
+    return false;
+}
+
+// A consumer handed the blocking read that will not send it (it stops): someone else must.
+void worker_impl::give_back_block(consumer_state& c) {
+    if (!std::exchange(c.take_block, false))
+        return;
+    block_handed_over_ = false;
+    wake_one(); // its read finds nothing, and as nobody blocks, it blocks
 }
 
 void worker_impl::wake_all() {
@@ -192,11 +221,18 @@ asio::awaitable<void> worker_impl::consumer_main(std::shared_ptr<consumer_state>
         if (!co_await read_turn(c, rc))
             break;
     }
+    give_back_block(c);
     co_await finish_travelling_reads(c, rc);
 }
 
 asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc) {
     bool blocked = false;
+    if (std::exchange(rc.park_next, false) && !rc.current->started && rc.ahead.empty() &&
+        (block_handed_over_ || blocker_active_)) {
+        // Handed the blocking read over after a short blocking read: whatever arrives goes to it.
+        flush_acks(); // going idle: no read will carry them
+        co_return co_await park(c, rc.park_generation);
+    }
     if (!rc.current->started) {
         std::size_t const grant = co_await acquire(c, flow_.read_size());
         if (grant == 0)
@@ -204,8 +240,11 @@ asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc)
         // block_slice mode: the consumer that found nothing holds the connection's one
         // bounded blocking read; pending acks are written before it. Dedicated mode: the
         // blocking read goes to the wake-up connection and the shared one never waits.
-        blocked = rc.want_block && block_mode_ && !blocker_active_;
+        bool const handed = std::exchange(c.take_block, false);
+        blocked = (rc.want_block || handed) && block_mode_ && !blocker_active_;
         rc.want_block = false;
+        if (handed)
+            block_handed_over_ = false;
         if (blocked) {
             blocker_active_ = true;
             if (!wake_conn_) {
@@ -257,14 +296,21 @@ asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc)
     }
     stats_.messages_read += got;
     histograms_.batch_entries.observe(static_cast<double>(got));
-    if ((full || blocked) && !parked_.empty())
+    bool const drained = blocked && !full;
+    if (full && !parked_.empty())
         wake_one(); // there is probably more: let another consumer help
     if (full)
         start_read_ahead(c, rc);
     // A blocking read that came back short found the stream drained: a plain read after the
-    // batch would only come back empty, one round trip before the next BLOCK. Block at once.
-    if (blocked && !full)
+    // batch would only come back empty, one round trip before the next BLOCK. Another consumer
+    // takes the blocking read while this one handles; with none parked, this one blocks again
+    // at once after its batch.
+    if (drained && hand_block_over()) {
+        rc.park_next = true;
+        rc.park_generation = wake_generation_;
+    } else if (drained) {
         rc.want_block = true;
+    }
     co_await handle_batch(c, *s.reply);
     advance(rc);
     co_return true;

@@ -79,6 +79,7 @@ struct consumer_state {
     std::unique_ptr<wake_signal> wake;  // parking
     task_lifecycle life;
     bool parked = false;
+    bool take_block = false;            // woken to hold the blocking read (the hand-over)
     [[nodiscard]] bool stopping() const noexcept { return life.should_stop(); }
 };
 
@@ -112,6 +113,8 @@ struct read_cursor {
     std::uint64_t seen_reconnect = 0;
     bool drain_pending = true; // start with our own pending list
     bool want_block = false;
+    bool park_next = false;            // handed the blocking read over: park instead of reading
+    std::uint64_t park_generation = 0; // wake generation at the hand-over
     exponential_backoff backoff{milliseconds{50}, milliseconds{2000}};
 };
 
@@ -202,6 +205,8 @@ private:
     bool read_returned(consumer_state& c, std::size_t granted, std::size_t got);
     void wake_room_waiters();
     void wake_one();
+    bool hand_block_over();
+    void give_back_block(consumer_state& c);
     void wake_all();
     std::size_t stream_index(std::string_view name) const;
 
@@ -260,6 +265,7 @@ private:
     /// `in_hand` spares the lookup when the caller holds the message's record already.
     void queue_ack(ack_record rec, hand_info* in_hand = nullptr);
     void arm_ack_timer();
+    void arm_ack_timer_unless_flushed();
     void flush_acks();
     void write_flush(ack_flush const& f, request& r) const;
     void ack_flush_done(std::shared_ptr<ack_flush_op> op, error_code ec);
@@ -271,6 +277,7 @@ private:
     std::unique_ptr<wake_signal> acks_signal_;
     asio::steady_timer ack_timer_;
     bool ack_timer_armed_ = false;
+    bool ack_timer_check_posted_ = false;
     std::deque<consumer_state*> parked_;
     std::vector<holder_id> to_wake_; // flow_control's answer, reused
     std::size_t batches_handling_ = 0;
@@ -292,6 +299,7 @@ private:
     bool block_mode_ = false;
     std::unique_ptr<connection> wake_conn_; // dedicated mode: carries the blocking reads
     bool blocker_active_ = false;
+    bool block_handed_over_ = false; // a woken consumer is about to send the blocking read
 
     friend class redstream::worker;
     friend class claimer;

@@ -297,6 +297,62 @@ BOOST_AUTO_TEST_CASE(wakes_up_after_idle_in_every_mode) {
     }
 }
 
+// A short blocking reply (the stream drained) hands the blocking read to a parked consumer
+// instead of waking it for a plain read that can only come back empty: one blocking read per
+// message, as a blocking client makes. Slow handlers still overlap, because the consumer that
+// took over holds the blocking read while the first one handles.
+BOOST_AUTO_TEST_CASE(drained_blocking_reads_hand_the_block_over_without_empty_reads) {
+    // Dedicated only: block_slice re-blocks every 50 ms, each an empty reply.
+    auto const mode = wakeup_mode::dedicated;
+    redis_server srv;
+    asio::io_context ioc;
+    client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+    worker_options opts{.stream = "s", .group = "g", .consumers = 4, .wakeup = mode};
+    opts.idle_poll_interval = 10s; // so only the blocking read can deliver in time
+    opts.dedicated_block = 10s;    // and no BLOCK times out into an empty reply meanwhile
+    worker w{cl, opts};
+    int handled = 0;
+    int handling = 0;
+    int most_at_once = 0;
+    w.on_message([&](message const& m) -> asio::awaitable<outcome> {
+        ++handling;
+        most_at_once = std::max(most_at_once, handling);
+        if (m.field_or("slow", "") == "1")
+            co_await sleep_for(300ms);
+        --handling;
+        ++handled;
+        co_return ack;
+    });
+    std::string_view const expected = to_string(mode);
+    std::uint64_t empty_before = 0, empty_after = 0;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto done = start_worker(ioc, w);
+        BOOST_TEST(co_await eventually([&] { return w.stats().consumers == 4 && w.stats().parked == 3; }, 5s));
+        empty_before = w.stats().empty_reads;
+        for (int i = 0; i < 20; ++i) {
+            field_list const f{{"i", std::to_string(i)}};
+            co_await cl.publish("s", f);
+            BOOST_TEST(co_await eventually([&] { return handled == i + 1; }, 2s), "mode " << expected);
+            BOOST_TEST(co_await eventually([&] { return w.stats().parked == 3; }, 2s), "mode " << expected);
+        }
+        empty_after = w.stats().empty_reads;
+        // Three slow messages, each published once the previous one is in its handler.
+        for (int i = 0; i < 3; ++i) {
+            field_list const f{{"slow", "1"}};
+            co_await cl.publish("s", f);
+            BOOST_TEST(co_await eventually([&] { return handling == i + 1; }, 2s), "mode " << expected);
+        }
+        BOOST_TEST(co_await eventually([&] { return handled == 23; }, 5s));
+        w.stop();
+        BOOST_TEST(co_await eventually([&] { return *done; }, 5s));
+        cl.close();
+    });
+    // Before the hand-over every message cost one empty plain read (20 here).
+    BOOST_TEST(empty_after - empty_before <= 4u, "mode " << expected << ": " << empty_after - empty_before
+                                                      << " empty reads for 20 messages");
+    BOOST_TEST(most_at_once == 3, "mode " << expected << ": slow handlers must overlap");
+}
+
 namespace {
 
 // The `flags` of every client named `name` in a CLIENT LIST.
