@@ -42,13 +42,14 @@ pkg-config)
   "$work/consumer"
   ;;
 add_subdirectory)
-  configure "$here/add_subdirectory" -DREDSTREAM_SOURCE_DIR="$source_dir"
+  # A unity build halves the time of building the library again (and proves it builds that way).
+  configure "$here/add_subdirectory" -DREDSTREAM_SOURCE_DIR="$source_dir" -DCMAKE_UNITY_BUILD=ON
   "$work/build/consumer"
   ;;
 fetch_content)
   # The checkout as a release archive: sources only, no build trees or git metadata.
   tar -C "$source_dir" --exclude=./build --exclude=./.git -czf "$work/redstream-src.tar.gz" .
-  configure "$here/fetch_content" -DREDSTREAM_ARCHIVE="$work/redstream-src.tar.gz"
+  configure "$here/fetch_content" -DREDSTREAM_ARCHIVE="$work/redstream-src.tar.gz" -DCMAKE_UNITY_BUILD=ON
   "$work/build/consumer"
   ;;
 *)
