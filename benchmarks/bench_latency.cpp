@@ -415,6 +415,15 @@ int main(int argc, char** argv) {
             median_default);
         for (auto mode : {wakeup_mode::keyspace, wakeup_mode::block_slice, wakeup_mode::dedicated})
             row(std::string{mode_name(mode)}, run_redstream(mode));
+        if (defaults.front().resolved != wakeup_mode::keyspace) {
+            // Leave the server as we found it: the keyspace row turned notifications on, and the
+            // next run's `automatic` would pick them.
+            bench::run_to_completion(ioc, [&]() -> asio::awaitable<void> {
+                request off;
+                off.push("CONFIG", "SET", "notify-keyspace-events", "");
+                co_await observer.async_exec(off, adapt_ignore(), asio::use_awaitable);
+            });
+        }
         if (with_peer) {
             figures median_reference;
             median_reference.p50 = median_of(references, &figures::p50);

@@ -31,7 +31,14 @@
 #include <redstream/protocol/stream_id.hpp>
 #include <redstream/protocol/stream_readers.hpp>
 
+#include <redstream/cluster/command_keys.hpp>
+#include <redstream/cluster/key_slot.hpp>
+#include <redstream/cluster/partitions.hpp>
+#include <redstream/cluster/redirect.hpp>
+#include <redstream/cluster/reply_tape.hpp>
+#include <redstream/cluster/slot_map.hpp>
 #include <redstream/io/client.hpp>
+#include <redstream/io/cluster_connection.hpp>
 #include <redstream/io/config.hpp>
 #include <redstream/io/connection.hpp>
 #include <redstream/io/logger.hpp>

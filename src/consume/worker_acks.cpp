@@ -82,8 +82,12 @@ void worker_impl::arm_ack_timer() {
     });
 }
 
+void worker_impl::flush_acks() { flush_acks(conn_); }
+
 // Sends every queued ack now, pipelined behind whatever is in flight (ack_queue decides what).
-void worker_impl::flush_acks() {
+// `via` is the shared connection, or the wake-up connection when the acks ride in front of a
+// blocking read there: one write (and one wake-up of the server) for both.
+void worker_impl::flush_acks(connection& via) {
     if (acks_.idle())
         return;
     if (ack_timer_armed_) {
@@ -97,7 +101,13 @@ void worker_impl::flush_acks() {
     op->req.get_options().wait_for_connection = milliseconds{1000};
     write_flush(op->flush, op->req);
     ++stats_.ack_batches;
-    conn_.async_exec(op->req, adapt_each(op->replies), [w = weak_from_this(), op](error_code ec, std::size_t) {
+    bool const on_wake_conn = &via != &conn_;
+    via.async_exec(op->req, adapt_each(op->replies), [w = weak_from_this(), op, on_wake_conn](error_code ec, std::size_t) {
+        // The worker closes its wake-up connection to end a BLOCK (at shutdown, or leaving the
+        // dedicated mode); acks on it are not lost with it but sent again, on the shared one
+        // (XACK is idempotent).
+        if (on_wake_conn && ec == errc::closed)
+            ec = make_error_code(errc::connection_lost);
         if (auto self = w.lock())
             self->ack_flush_done(op, ec);
     });

@@ -25,6 +25,7 @@ asio::awaitable<std::size_t> worker_impl::acquire(consumer_state& c, std::size_t
     while (!flow_.may_read(c.index)) {
         if (c.stopping())
             co_return 0;
+        flush_acks(); // confirmed acks make room
         flow_.wait_for_room(c.index);
         bool const alive = co_await c.wake->wait(milliseconds{500});
         flow_.stop_waiting(c.index);
@@ -123,17 +124,16 @@ void worker_impl::start_read(consumer_state& c, std::shared_ptr<read_slot> const
         s->req.push("XREADGROUP", "GROUP", opts_.group, c.name, "COUNT", count, "STREAMS", streams_, new_ids_);
     s->granted = count;
     s->started = true;
-    s->done = false;
+    s->ready.reset();
     s->wake_generation = wake_generation_;
     // Queued acks ride in the same write as the read (one syscall, one server wake-up),
-    // like a hand-written [XACK, XREADGROUP] pipeline.
-    flush_acks();
-    ++reads_in_flight_;
+    // like a hand-written [XACK, XREADGROUP] pipeline: on the wake-up connection too, in front
+    // of its BLOCK.
     auto& via = block && wake_conn_ ? *wake_conn_ : conn_;
+    flush_acks(via);
+    ++reads_in_flight_;
     via.async_exec(s->req, adapt(s->reply), [s, w = weak_from_this(), holder = c.index](error_code ec, std::size_t) {
         s->ec = ec;
-        s->done = true;
-        s->ready.notify_all();
         if (auto self = w.lock()) {
             --self->reads_in_flight_;
             // In hand from the moment it arrives, while it still waits behind the batch being
@@ -141,6 +141,7 @@ void worker_impl::start_read(consumer_state& c, std::shared_ptr<read_slot> const
             if (!ec && s->reply.has_value())
                 self->take_in_hand(holder, *s->reply);
         }
+        s->ready.set(); // last: it resumes a consumer waiting for this reply, inline
     });
 }
 
@@ -199,9 +200,8 @@ void worker_impl::log_read_error(consumer_state& c, error_code ec, std::string c
 asio::awaitable<void> worker_impl::consumer_main(std::shared_ptr<consumer_state> state) {
     auto self = shared_from_this();
     consumer_state& c = *state;
-    auto ex = co_await asio::this_coro::executor;
     read_cursor rc;
-    rc.current = std::make_shared<read_slot>(ex);
+    rc.current = std::make_shared<read_slot>();
     rc.seen_reconnect = reconnect_generation_;
     while (!c.stopping()) {
         if (rc.drain_pending || rc.seen_reconnect != reconnect_generation_) {
@@ -255,8 +255,8 @@ asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc)
         start_read(c, rc.current, grant, blocked);
         rc.current_was_ahead = false;
     }
-    bool const waited = !rc.current->done;
-    while (!rc.current->done)
+    bool const waited = !rc.current->ready.is_set();
+    while (!rc.current->ready.is_set())
         co_await rc.current->ready.wait();
     rc.current->started = false;
     if (blocked) {
@@ -311,7 +311,9 @@ asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc)
     } else if (drained) {
         rc.want_block = true;
     }
+    c.reads_after_batch = rc.want_block;
     co_await handle_batch(c, *s.reply);
+    c.reads_after_batch = false;
     advance(rc);
     co_return true;
 }
@@ -347,7 +349,7 @@ void worker_impl::start_read_ahead(consumer_state& c, read_cursor& rc) {
             return;
         std::shared_ptr<read_slot> slot;
         if (rc.spare.empty()) {
-            slot = std::make_shared<read_slot>(client_.get_executor());
+            slot = std::make_shared<read_slot>();
         } else {
             slot = std::move(rc.spare.back());
             rc.spare.pop_back();
@@ -377,7 +379,7 @@ asio::awaitable<void> worker_impl::settle_reads_ahead(consumer_state& c, read_cu
 asio::awaitable<void> worker_impl::settle(consumer_state& c, read_slot& s) {
     if (!s.started)
         co_return;
-    while (!s.done)
+    while (!s.ready.is_set())
         co_await s.ready.wait();
     s.started = false;
     if (s.ec || !s.reply.has_value()) {

@@ -130,8 +130,10 @@ asio::awaitable<void> worker_impl::handle_entries(consumer_state& c, entry_batch
     }
     // The last batch in hand is done and no read is travelling to carry the acks: nothing
     // would share the XACK, so waiting for the flush interval would only delay it (an ack
-    // issued while idle reaches the server now). Otherwise the next read start takes them.
-    if (batches_handling_ == 1 && reads_in_flight_ == 0)
+    // issued while idle reaches the server now). Otherwise the next read start takes them,
+    // as does this consumer's own next read when it starts one at once (a blocking read after
+    // a drained stream: the acks go in front of it, in one write).
+    if (batches_handling_ == 1 && reads_in_flight_ == 0 && !c.reads_after_batch)
         flush_acks();
 }
 

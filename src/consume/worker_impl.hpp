@@ -6,6 +6,7 @@
 #include "consume/core/lifecycle.hpp"
 #include "consume/core/read_depth.hpp"
 #include "consume/core/verdict.hpp"
+#include "consume/reply_ready.hpp"
 #include "consume/roles.hpp"
 
 #include <redstream/consume/histogram.hpp>
@@ -80,20 +81,19 @@ struct consumer_state {
     task_lifecycle life;
     bool parked = false;
     bool take_block = false;            // woken to hold the blocking read (the hand-over)
+    bool reads_after_batch = false;     // starts a read right after this batch: it carries the acks
     [[nodiscard]] bool stopping() const noexcept { return life.should_stop(); }
 };
 
 /// One XREADGROUP kept in flight while the previous batch is handled (read-ahead).
 struct read_slot {
-    explicit read_slot(asio::any_io_executor ex) : ready(ex) {}
     request req;
     result<read_reply> reply;
-    wake_signal ready;
+    reply_ready ready; // the reply is in: `ec` and `reply` are final
     error_code ec;
     std::size_t granted = 0;
     std::uint64_t wake_generation = 0;
     bool started = false;
-    bool done = false;
 };
 
 /// Why a read stopped early: the code, and the server's text when it was an error reply.
@@ -267,6 +267,7 @@ private:
     void arm_ack_timer();
     void arm_ack_timer_unless_flushed();
     void flush_acks();
+    void flush_acks(connection& via);
     void write_flush(ack_flush const& f, request& r) const;
     void ack_flush_done(std::shared_ptr<ack_flush_op> op, error_code ec);
     asio::awaitable<void> wait_acks_drained(milliseconds limit);

@@ -54,6 +54,11 @@ public:
         case server_errc::busy: return "BUSY: a script is running";
         case server_errc::execabort: return "EXECABORT: transaction discarded";
         case server_errc::unknown_command: return "unknown command";
+        case server_errc::moved: return "MOVED: the slot is served by another cluster node";
+        case server_errc::ask: return "ASK: the slot is migrating; the key is on the named node";
+        case server_errc::tryagain: return "TRYAGAIN: the command's keys are split by a slot migration";
+        case server_errc::clusterdown: return "CLUSTERDOWN: the cluster cannot serve this slot";
+        case server_errc::crossslot: return "CROSSSLOT: the command's keys hash to different slots";
         }
         return "Redis error reply";
     }
@@ -88,6 +93,9 @@ server_errc classify_server_error(std::string_view text) noexcept {
         {"NOAUTH", server_errc::noauth},       {"WRONGPASS", server_errc::wrongpass},
         {"NOPERM", server_errc::noperm},       {"OOM", server_errc::oom},
         {"BUSY", server_errc::busy},           {"EXECABORT", server_errc::execabort},
+        {"MOVED", server_errc::moved},         {"ASK", server_errc::ask},
+        {"TRYAGAIN", server_errc::tryagain},   {"CLUSTERDOWN", server_errc::clusterdown},
+        {"CROSSSLOT", server_errc::crossslot},
     };
     for (auto const& p : table)
         if (starts_with_word(text, p.word))

@@ -7,6 +7,7 @@
 namespace redstream::detail {
 
 class connection_impl;
+class cluster_connection_impl;
 class client_impl;
 class worker_impl;
 struct client_internals;

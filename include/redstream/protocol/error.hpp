@@ -48,6 +48,11 @@ enum class server_errc {
     busy,         ///< a script is running
     execabort,    ///< EXEC discarded because of a previous error
     unknown_command, ///< "ERR unknown command"
+    moved,        ///< Redis Cluster: the key's slot is served by another node (cluster::parse_redirect)
+    ask,          ///< Redis Cluster: the slot is migrating; ask the named node once, after ASKING
+    tryagain,     ///< Redis Cluster: a multi-key command's keys are split by a migration; retry later
+    clusterdown,  ///< Redis Cluster: the cluster cannot serve the slot (no master for it)
+    crossslot,    ///< Redis Cluster: the keys of one command hash to different slots
 };
 
 /// The category of errc, named "redstream": one immutable instance for the program. Its
@@ -69,7 +74,8 @@ enum class server_errc {
 /// Maps the text of an error reply ("NOGROUP No such key...") to its code.
 ///
 /// The first word decides, exactly and case-sensitively (BUSYGROUP, NOGROUP, WRONGTYPE,
-/// NOSCRIPT, LOADING, READONLY, NOAUTH, WRONGPASS, NOPERM, OOM, BUSY, EXECABORT); text starting
+/// NOSCRIPT, LOADING, READONLY, NOAUTH, WRONGPASS, NOPERM, OOM, BUSY, EXECABORT, MOVED, ASK,
+/// TRYAGAIN, CLUSTERDOWN, CROSSSLOT); text starting
 /// with "ERR unknown command" is server_errc::unknown_command; anything else is
 /// server_errc::other.
 [[nodiscard]] server_errc classify_server_error(std::string_view text) noexcept;
