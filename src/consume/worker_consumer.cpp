@@ -25,7 +25,6 @@ asio::awaitable<std::size_t> worker_impl::acquire(consumer_state& c, std::size_t
     while (!flow_.may_read(c.index)) {
         if (c.stopping())
             co_return 0;
-        flush_acks(); // confirmed acks make room
         flow_.wait_for_room(c.index);
         bool const alive = co_await c.wake->wait(milliseconds{500});
         flow_.stop_waiting(c.index);
