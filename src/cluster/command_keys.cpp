@@ -45,7 +45,9 @@ std::optional<std::string_view> command_key(std::vector<std::string_view> const&
                          "SUNSUBSCRIBE", "FLUSHALL", "FLUSHDB", "ECHO", "QUIT", "RESET"}))
         return std::nullopt;
     if (is_one_of(name, {"XREADGROUP", "XREAD"})) {
-        for (std::size_t i = 1; i + 1 < args.size(); ++i)
+        // XREADGROUP GROUP <group> <consumer>: names that could read "STREAMS" come first.
+        std::size_t const from = iequals(name, "XREADGROUP") ? 4 : 1;
+        for (std::size_t i = from; i + 1 < args.size(); ++i)
             if (iequals(args[i], "STREAMS"))
                 return args[i + 1];
         return std::nullopt;

@@ -77,7 +77,8 @@ constexpr int max_attempts = 8;
 class cluster_connection_impl : public std::enable_shared_from_this<cluster_connection_impl> {
 public:
     cluster_connection_impl(asio::any_io_executor ex, config seed, logger log)
-        : ex_(std::move(ex)), seed_(std::move(seed)), log_(std::move(log)), refreshed_(ex_), rng_(std::random_device{}()) {}
+        : ex_(std::move(ex)), seed_(std::move(seed)), log_(std::move(log)),
+          refreshed_(ex_, asio::steady_timer::time_point::max()), rng_(std::random_device{}()) {}
 
     ~cluster_connection_impl() { close(); }
 
@@ -191,10 +192,11 @@ asio::awaitable<error_code> cluster_connection_impl::refresh() {
 
 // After MOVED: the redirect is applied already; the full map follows in the background, one
 // refresh for a burst of redirects.
+// A burst of MOVED in one request's replies asks once; bursts from other requests while a
+// refresh runs fold into one more after it (its map may predate their moves).
 void cluster_connection_impl::refresh_in_background() {
     if (background_refresh_) {
-        // One is coming: if it has not read the map yet, it will see this redirect's change.
-        refresh_again_ = refresh_again_ || refreshing_;
+        refresh_again_ = true;
         return;
     }
     background_refresh_ = true;
@@ -257,6 +259,7 @@ asio::awaitable<std::pair<error_code, std::size_t>> cluster_connection_impl::exe
         std::map<std::string, node_batch> batches;
         std::vector<std::size_t> next;
         bool wait_first = false;
+        bool moved_now = false; // this attempt's replies held MOVED: one refresh for all of them
         for (auto u : todo) {
             auto const target = target_of(units[u]);
             if (!target) { // no master serves the slot (yet): like CLUSTERDOWN
@@ -268,6 +271,7 @@ asio::awaitable<std::pair<error_code, std::size_t>> cluster_connection_impl::exe
             }
             auto& b = batches[address_of(*target)];
             b.node = *target;
+            b.req.get_options() = req->get_options();
             b.units.push_back(u);
             if (units[u].ask)
                 b.req.push("ASKING");
@@ -276,9 +280,16 @@ asio::awaitable<std::pair<error_code, std::size_t>> cluster_connection_impl::exe
                 b.req.push(args[0], std::vector<std::string_view>(args.begin() + 1, args.end()));
             }
         }
-        if (!batches.empty())
-            if (auto ec = co_await send_all(batches))
+        if (!batches.empty()) {
+            if (auto ec = co_await send_all(batches)) {
+                // A master that failed over or went away sends no MOVED: read the map again.
+                if (!closed_)
+                    refresh_in_background();
                 co_return std::pair{ec, std::size_t{0}};
+            }
+            if (closed_)
+                co_return std::pair{make_error_code(errc::closed), std::size_t{0}};
+        }
         for (auto& [address, b] : batches) {
             std::size_t at = 0;
             for (auto u : b.units) {
@@ -302,7 +313,7 @@ asio::awaitable<std::pair<error_code, std::size_t>> cluster_connection_impl::exe
                     if (redirect->type == cluster::redirect::kind::moved) {
                         map_.assign(redirect->slot, to);
                         ++stats_.moved;
-                        refresh_in_background();
+                        moved_now = true;
                     } else {
                         unit.ask = to;
                         ++stats_.ask;
@@ -315,6 +326,8 @@ asio::awaitable<std::pair<error_code, std::size_t>> cluster_connection_impl::exe
                 }
             }
         }
+        if (moved_now)
+            refresh_in_background();
         if (!next.empty() && attempt + 1 >= max_attempts)
             break;
         if (wait_first && !next.empty()) {

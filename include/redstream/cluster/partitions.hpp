@@ -12,9 +12,11 @@
 namespace redstream::cluster {
 
 /// The hash tag of partition `index` of `count`, chosen so that its slot lies in the
-/// index-th of `count` equal slice of the slot space: slot in
-/// [index * 16384 / count, (index + 1) * 16384 / count). The tag is "p<index>-<k>" with the
-/// smallest k that lands there, so it depends on the index and the count only.
+/// index-th of `count` equal slices of the slot space, [index * 16384 / count,
+/// (index + 1) * 16384 / count), and one slot away from the slice's edges when the slice has 3
+/// slots or more (tools round the edges of an even split differently). The tag is
+/// "p<index>-<k>" with the smallest k that lands there, so it depends on the index and the
+/// count only.
 ///
 /// Why not "{0}", "{1}", "{2}": their slots are 13907, 9842 and 5649, so on the three masters
 /// of a default cluster (slots 0-5460, 5461-10922, 10923-16383) the first master would get no
@@ -25,7 +27,8 @@ namespace redstream::cluster {
 
 /// The stream key of partition `index`: "<stream>:{<tag>}". Keys derived from it for the same
 /// partition (its dead-letter stream, idempotency markers) put the same "{<tag>}" in theirs,
-/// so they share its slot and one script can touch them together.
+/// so they share its slot and one script can touch them together. Throws
+/// std::invalid_argument if `stream` holds '{' or '}' (its text would be the hash tag).
 [[nodiscard]] std::string partition_key(std::string_view stream, std::size_t index, std::size_t count);
 
 /// Every partition key of `stream`, in partition order.
