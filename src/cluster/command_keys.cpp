@@ -97,6 +97,7 @@ std::optional<std::vector<routed_command>> split_commands(std::string_view paylo
         for (std::size_t j = i + 1; j < end && !key; ++j)
             key = out[j].key;
         out[i].key = key;
+        out[i].block = std::min(end, out.size() - 1) - i + 1;
         if (end < out.size())
             out[end].key = key;
         i = end;

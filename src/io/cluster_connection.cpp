@@ -16,7 +16,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cctype>
 #include <map>
 #include <optional>
 #include <random>
@@ -38,22 +37,11 @@ struct routing_unit {
     std::optional<cluster::node_address> ask; // send there, after ASKING, on the next attempt
 };
 
+// split_commands() found the transactions: each is one unit.
 std::vector<routing_unit> units_of(std::vector<cluster::routed_command> const& cmds) {
-    auto const is = [](std::string_view a, std::string_view b) {
-        return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-                   return std::toupper(static_cast<unsigned char>(x)) == y;
-               });
-    };
     std::vector<routing_unit> units;
-    for (std::size_t i = 0; i < cmds.size(); ++i) {
-        routing_unit u{i, 1, cmds[i].key, std::nullopt};
-        if (is(cmds[i].args[0], "MULTI")) {
-            while (i + 1 < cmds.size() && !is(cmds[i].args[0], "EXEC") && !is(cmds[i].args[0], "DISCARD"))
-                ++i;
-            u.count = i - u.first + 1;
-        }
-        units.push_back(u);
-    }
+    for (std::size_t i = 0; i < cmds.size(); i += cmds[i].block)
+        units.push_back(routing_unit{i, cmds[i].block, cmds[i].key, std::nullopt});
     return units;
 }
 

@@ -17,6 +17,9 @@ struct routed_command {
     /// INFO, CLUSTER …, EVAL with no keys). MULTI and EXEC take the key of the transaction's
     /// first keyed command, so a transaction stays on one node.
     std::optional<std::string_view> key;
+    /// On a MULTI: how many commands its block holds, MULTI and EXEC (or DISCARD) included,
+    /// which are routed together. 1 on every other command.
+    std::size_t block = 1;
 };
 
 /// The routing key of one command given as its arguments (the name first, any case):

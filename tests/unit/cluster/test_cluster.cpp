@@ -208,6 +208,8 @@ BOOST_AUTO_TEST_CASE(a_requests_commands_split_with_their_routing_keys) {
     BOOST_TEST(key(9) == "tx-key"); // MULTI and EXEC follow the transaction's key
     BOOST_TEST(key(10) == "tx-key");
     BOOST_TEST(key(11) == "tx-key");
+    BOOST_TEST((*split)[9].block == 3u); // MULTI, SET, EXEC
+    BOOST_TEST((*split)[10].block == 1u);
     BOOST_TEST(key(12) == "bin\r\nary");
 
     for (auto bad : {"*1\r\n$4\r\nPIN\r\n", "*x\r\n", "*1\r\n:1\r\n", "*0\r\n", "*1\r\n$4\r\nPING"})
