@@ -38,14 +38,17 @@
 #include <redstream/cluster/reply_tape.hpp>
 #include <redstream/cluster/slot_map.hpp>
 #include <redstream/io/client.hpp>
+#include <redstream/io/cluster_client.hpp>
 #include <redstream/io/cluster_connection.hpp>
 #include <redstream/io/config.hpp>
 #include <redstream/io/connection.hpp>
 #include <redstream/io/logger.hpp>
+#include <redstream/io/partitioned_producer.hpp>
 
 #include <redstream/consume/histogram.hpp>
 #include <redstream/consume/message.hpp>
 #include <redstream/consume/outcome.hpp>
+#include <redstream/consume/partitioned_worker.hpp>
 #include <redstream/consume/worker.hpp>
 #include <redstream/consume/worker_options.hpp>
 

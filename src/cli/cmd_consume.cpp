@@ -8,7 +8,9 @@
 
 #include <redstream/ops/http_endpoint.hpp>
 #include <redstream/ops/metrics.hpp>
+#include <redstream/consume/partitioned_worker.hpp>
 #include <redstream/consume/worker.hpp>
+#include <redstream/io/cluster_client.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -285,14 +287,16 @@ asio::awaitable<void> reap_abandoned(asio::signal_set& sigchld, child_registry& 
 
 // The first SIGINT/SIGTERM drains (worker::stop) and is recorded in `first`; the second exits at
 // once. Runs until cancelled.
-asio::awaitable<void> handle_stop_signals(asio::signal_set& signals, worker& w, child_registry& children, int& first) {
+template <class Worker>
+asio::awaitable<void> handle_stop_signals(asio::signal_set& signals, Worker& w, milliseconds drain,
+                                          child_registry& children, int& first) {
     for (;;) {
         int const signo = co_await signals.async_wait(asio::use_awaitable);
         if (first != 0)
             exit_at_once(children, signo);
         first = signo;
         fmt::print(stderr, "redstream consume: draining for up to {} ms; signal again to stop at once\n",
-                   w.options().drain_timeout.count());
+                   drain.count());
         w.stop();
     }
 }
@@ -313,7 +317,10 @@ int cmd_consume(args& a) {
             "--count stops after N handled messages. --metrics-port serves /metrics and /healthz.\n"
             "SIGINT/SIGTERM drain: handlers get --drain-timeout ms (default 10000), then are cancelled (their\n"
             "commands killed, their messages left pending). Exit code 130 after SIGINT, 0 after SIGTERM.\n"
-            "A second signal stops at once; the messages in hand stay pending.\n");
+            "A second signal stops at once; the messages in hand stay pending.\n"
+            "--partitions N consumes the N partition keys of STREAM (see produce --partitions): one worker\n"
+            "reading them all on one server; on a Redis Cluster one per partition on its master, following\n"
+            "slot moves (--consumers per partition there). Not yet with --metrics-port.\n");
         return exit_ok;
     }
     auto url = a.option_or("--url", "");
@@ -328,6 +335,9 @@ int cmd_consume(args& a) {
     auto const stdin_timeout = milliseconds(a.number_or("--stdin-timeout", 10000));
     auto const stop_after = a.number_or("--count", 0);
     auto const metrics_port = a.option("--metrics-port");
+    auto const partitions = a.number_or("--partitions", 0);
+    if (partitions > 0 && metrics_port)
+        throw cli_error(exit_usage, "--metrics-port does not cover --partitions yet");
     auto pos = a.positionals();
     if (pos.size() != 2)
         throw cli_error(exit_usage, "usage: redstream consume STREAM GROUP (see --help)");
@@ -341,13 +351,9 @@ int cmd_consume(args& a) {
     session s{url, false};
     std::uint64_t handled = 0;
     int stop_signal = 0;
-    s.run([&]() -> asio::awaitable<void> {
-        co_await require_stream(s.client(), o.stream, true); // the worker creates a missing one
-
-        worker w{s.client(), o};
-        asio::signal_set sigchld{s.io(), SIGCHLD};
-        exec_context x{exec.value_or(""), stdin_timeout, children, sigchld};
-        w.on_message([&](message const& m) -> asio::awaitable<outcome> {
+    // Prints or runs the command for each message; `stop` ends the run after --count.
+    auto handler_for = [&](exec_context& x, std::function<void()> stop) {
+        return [&, &x = x, stop = std::move(stop)](message const& m) -> asio::awaitable<outcome> {
             auto json = message_json(m);
             outcome result = ack;
             if (!exec) {
@@ -358,9 +364,44 @@ int cmd_consume(args& a) {
                 result = co_await run_exec(x, std::move(json));
             }
             if (++handled == stop_after)
-                w.stop();
+                stop();
             co_return result;
+        };
+    };
+    if (partitions > 0) {
+        s.run([&]() -> asio::awaitable<void> {
+            auto const& cfg = s.client().connection().get_config();
+            std::unique_ptr<cluster_client> cluster;
+            std::unique_ptr<partitioned_worker> w;
+            if (co_await cluster_client::is_cluster(cfg)) {
+                cluster = std::make_unique<cluster_client>(s.io().get_executor(), cfg, s.client().get_logger());
+                w = std::make_unique<partitioned_worker>(*cluster, o, partitions);
+            } else {
+                w = std::make_unique<partitioned_worker>(s.client(), o, partitions);
+            }
+            asio::signal_set sigchld{s.io(), SIGCHLD};
+            exec_context x{exec.value_or(""), stdin_timeout, children, sigchld};
+            w->on_message(handler_for(x, [&w] { w->stop(); }));
+            asio::signal_set stop_signals{s.io(), SIGINT, SIGTERM};
+            co_await (w->run() || handle_stop_signals(stop_signals, *w, o.drain_timeout, children, stop_signal) ||
+                      reap_abandoned(sigchld, children));
+            children.kill_and_reap_all();
+            auto const st = w->stats();
+            fmt::print(stderr, "consumed {} ({} partitions, {} moved): {} handled, {} acked, {} failed, {} dead-lettered\n",
+                       o.stream, partitions, st.moves, st.total.handled, st.total.acked, st.total.failed,
+                       st.total.dead_lettered);
+            if (cluster)
+                cluster->close();
         });
+        return stop_signal != 0 ? exit_code_after(stop_signal) : exit_ok;
+    }
+    s.run([&]() -> asio::awaitable<void> {
+        co_await require_stream(s.client(), o.stream, true); // the worker creates a missing one
+
+        worker w{s.client(), o};
+        asio::signal_set sigchld{s.io(), SIGCHLD};
+        exec_context x{exec.value_or(""), stdin_timeout, children, sigchld};
+        w.on_message(handler_for(x, [&w] { w.stop(); }));
 
         metrics_registry registry;
         registry.add(s.client());
@@ -376,7 +417,7 @@ int cmd_consume(args& a) {
         }
         asio::signal_set stop_signals{s.io(), SIGINT, SIGTERM};
         // The signal handling and the reaping end with run(), and before the objects they use.
-        co_await (w.run() || handle_stop_signals(stop_signals, w, children, stop_signal) ||
+        co_await (w.run() || handle_stop_signals(stop_signals, w, o.drain_timeout, children, stop_signal) ||
                   reap_abandoned(sigchld, children));
         children.kill_and_reap_all(); // abandoned ones that had not exited yet
         if (http)

@@ -24,7 +24,10 @@ asio::awaitable<void> claimer::run() {
         co_await redrain(w_, c);
         for (std::size_t si = 0; si < w_.streams_.size() && !c.stopping(); ++si)
             co_await scan(si);
-        co_await c.wake->wait(w_.opts_.claim_interval);
+        // stop() may have come while a scan travelled: its notify is spent, and a wait now
+        // would hold the drain for claim_interval (up to 30 s).
+        if (!c.stopping())
+            co_await c.wake->wait(w_.opts_.claim_interval);
     }
 }
 
@@ -52,10 +55,18 @@ asio::awaitable<void> claimer::scan(std::size_t si) {
         if (idle.empty() || c.stopping())
             break;
         start = fmt::format("({}", idle.back().id.to_string()); // fmt: GCC 12 -O3 warns on "(" + s
+        // What this process holds is left to its handler: claiming it here would hand nothing
+        // over, yet count a delivery and reset the idle time other processes' claims rely on.
         std::vector<stream_id> ids;
         ids.reserve(idle.size());
         for (auto const& p : idle)
-            ids.push_back(p.id);
+            if (w_.hand_.find(si, p.id) == nullptr)
+                ids.push_back(p.id);
+        if (ids.empty()) {
+            if (idle.size() < opts.claim_batch)
+                break;
+            continue;
+        }
         request take;
         take.push("XCLAIM", w_.streams_[si], opts.group, c.name, opts.min_idle, ids);
         entry_batch batch;
@@ -125,6 +136,8 @@ asio::awaitable<void> retrier::run() {
     redrain_guard redrain;
     while (!c.stopping()) {
         co_await redrain(w_, c);
+        if (c.stopping())
+            break;
         if (due_.empty()) {
             co_await c.wake->wait(milliseconds{1000});
             continue;

@@ -3,6 +3,7 @@
 #include "io/client_internals.hpp"
 #include "io/report_exception.hpp"
 #include "io/use_tuple.hpp"
+#include "io/xadd_request.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -153,20 +154,9 @@ redstream::connection& client::connection() noexcept { return impl_->conn_; }
 logger const& client::get_logger() const noexcept { return impl_->log_; }
 void client::close() { impl_->conn_.close(); }
 
-namespace {
-
-void push_xadd(request& r, std::string_view stream, field_list const& fields, publish_options const& o) {
-    if (o.maxlen)
-        r.push("XADD", stream, "MAXLEN", o.exact_trim ? "=" : "~", *o.maxlen, "*", fields);
-    else
-        r.push("XADD", stream, "*", fields);
-}
-
-} // namespace
-
 asio::awaitable<stream_id> client::publish(std::string_view stream, field_list const& fields, publish_options opts) {
     request r;
-    push_xadd(r, stream, fields, opts);
+    detail::push_xadd(r, stream, fields, opts);
     stream_id id;
     co_await impl_->conn_.async_exec(r, adapt(id), asio::use_awaitable);
     co_return id;
@@ -177,7 +167,7 @@ asio::awaitable<std::vector<stream_id>> client::publish_batch(std::string_view s
                                                               publish_options opts) {
     request r;
     for (auto const& m : messages)
-        push_xadd(r, stream, m, opts);
+        detail::push_xadd(r, stream, m, opts);
     std::vector<stream_id> ids;
     co_await impl_->conn_.async_exec(r, adapt_each(ids), asio::use_awaitable);
     co_return ids;

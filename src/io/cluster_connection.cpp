@@ -64,8 +64,8 @@ constexpr int max_attempts = 8;
 
 class cluster_connection_impl : public std::enable_shared_from_this<cluster_connection_impl> {
 public:
-    cluster_connection_impl(asio::any_io_executor ex, config seed, logger log)
-        : ex_(std::move(ex)), seed_(std::move(seed)), log_(std::move(log)),
+    cluster_connection_impl(asio::any_io_executor ex, config seed, logger log, cluster_connection::node_source nodes)
+        : ex_(std::move(ex)), seed_(std::move(seed)), log_(std::move(log)), source_(std::move(nodes)),
           refreshed_(ex_, asio::steady_timer::time_point::max()), rng_(std::random_device{}()) {}
 
     ~cluster_connection_impl() { close(); }
@@ -74,15 +74,21 @@ public:
 
     void close() {
         closed_ = true;
-        for (auto& [address, c] : conns_)
+        for (auto& [address, c] : owned_)
             c->close();
+        if (source_)
+            conns_.clear(); // the source's connections may go before we do
         refreshed_.cancel();
     }
 
+    asio::awaitable<error_code> refresh();
+
     cluster::slot_map const& slots() const noexcept { return map_; }
-    cluster_stats stats() const noexcept {
+    cluster_stats stats() const {
         auto s = stats_;
         s.nodes = conns_.size();
+        for (auto const& [address, c] : conns_)
+            s.node_states.push_back({address, c->state(), c->stats().connects});
         return s;
     }
     asio::any_io_executor const& executor() const noexcept { return ex_; }
@@ -97,9 +103,9 @@ private:
         error_code ec;
     };
 
-    asio::awaitable<error_code> refresh();
     void refresh_in_background();
-    connection& node(cluster::node_address const& n);
+    void refresh_if_old();
+    connection* node(cluster::node_address const& n); // nullptr once closed
     std::optional<cluster::node_address> target_of(routing_unit const& u) const;
     asio::awaitable<error_code> send_all(std::map<std::string, node_batch>& batches);
     milliseconds backoff(int attempt);
@@ -108,7 +114,10 @@ private:
     config seed_;
     logger log_;
     cluster::slot_map map_;
-    std::map<std::string, std::unique_ptr<connection>> conns_; // by "host:port"
+    cluster_connection::node_source source_;                    // empty: connections of our own
+    std::map<std::string, std::unique_ptr<connection>> owned_;  // ours, by "host:port"
+    std::map<std::string, connection*> conns_;                  // every node's, by "host:port"
+    std::chrono::steady_clock::time_point refreshed_at_{};
     cluster_stats stats_;
     bool closed_ = false;
     bool refreshing_ = false;
@@ -119,17 +128,27 @@ private:
     std::minstd_rand rng_;
 };
 
-connection& cluster_connection_impl::node(cluster::node_address const& n) {
+connection* cluster_connection_impl::node(cluster::node_address const& n) {
+    if (closed_)
+        return nullptr;
     auto const address = address_of(n);
     auto it = conns_.find(address);
     if (it != conns_.end())
-        return *it->second;
+        return it->second;
+    if (source_) {
+        auto* c = source_(n);
+        if (c)
+            conns_.emplace(address, c);
+        return c;
+    }
     config cfg = seed_;
     cfg.host = n.host;
     cfg.port = n.port;
     auto c = std::make_unique<connection>(ex_, std::move(cfg), log_);
     c->async_run([](error_code) {});
-    return *conns_.emplace(address, std::move(c)).first->second;
+    auto* made = owned_.emplace(address, std::move(c)).first->second.get();
+    conns_.emplace(address, made);
+    return made;
 }
 
 std::optional<cluster::node_address> cluster_connection_impl::target_of(routing_unit const& u) const {
@@ -143,7 +162,7 @@ std::optional<cluster::node_address> cluster_connection_impl::target_of(routing_
     return map_.masters()[*index];
 }
 
-// CLUSTER SLOTS from the first node that answers: the known masters, then the seed. One at a
+// CLUSTER SLOTS from the first node that answers: the known masters, then the seeds. One at a
 // time: callers that come while one runs wait for it and share its outcome.
 asio::awaitable<error_code> cluster_connection_impl::refresh() {
     auto self = shared_from_this();
@@ -154,19 +173,25 @@ asio::awaitable<error_code> cluster_connection_impl::refresh() {
     refreshing_ = true;
     std::vector<cluster::node_address> candidates = map_.masters();
     candidates.push_back({seed_.host, seed_.port, {}});
+    for (auto const& extra : seed_.extra_seeds)
+        candidates.push_back({extra.host, extra.port, {}});
     error_code ec = make_error_code(errc::not_connected);
     for (auto const& n : candidates) {
         if (closed_)
             break;
+        auto* c = node(n);
+        if (!c)
+            break;
         request r;
         r.push("CLUSTER", "SLOTS");
         cluster::cluster_slots reply;
-        auto [rec, replies] = co_await node(n).async_exec(r, adapt(reply), use_tuple);
+        auto [rec, replies] = co_await c->async_exec(r, adapt(reply), use_tuple);
         ec = rec;
         if (!ec && reply.ranges.empty())
             ec = make_error_code(server_errc::clusterdown);
         if (!ec) {
             map_ = cluster::slot_map::from_reply(reply, n.host);
+            refreshed_at_ = std::chrono::steady_clock::now();
             ++stats_.refreshes;
             break;
         }
@@ -200,6 +225,14 @@ void cluster_connection_impl::refresh_in_background() {
         asio::detached);
 }
 
+// The periodic refresh rides on traffic: an idle connection reads nothing, a busy one at most
+// once per interval (slots that moved without anyone being redirected yet, new masters).
+void cluster_connection_impl::refresh_if_old() {
+    auto const interval = seed_.cluster_refresh_interval;
+    if (interval.count() > 0 && !refreshing_ && std::chrono::steady_clock::now() - refreshed_at_ >= interval)
+        refresh_in_background();
+}
+
 milliseconds cluster_connection_impl::backoff(int attempt) {
     auto const ceiling = std::min<std::int64_t>(1000, std::int64_t{10} << std::min(attempt, 7));
     std::uniform_int_distribution<std::int64_t> jitter(ceiling / 2, ceiling);
@@ -210,12 +243,19 @@ milliseconds cluster_connection_impl::backoff(int attempt) {
 asio::awaitable<error_code> cluster_connection_impl::send_all(std::map<std::string, node_batch>& batches) {
     std::size_t outstanding = batches.size();
     asio::steady_timer all_done{ex_, asio::steady_timer::time_point::max()};
-    for (auto& [address, b] : batches)
-        node(b.node).async_exec(b.req, b.tape.adapter(), [&b, &outstanding, &all_done](error_code ec, std::size_t) {
+    for (auto& [address, b] : batches) {
+        auto* c = node(b.node);
+        if (!c) {
+            b.ec = make_error_code(errc::closed);
+            --outstanding;
+            continue;
+        }
+        c->async_exec(b.req, b.tape.adapter(), [&b, &outstanding, &all_done](error_code ec, std::size_t) {
             b.ec = ec;
             if (--outstanding == 0)
                 all_done.cancel();
         });
+    }
     while (outstanding > 0)
         co_await all_done.async_wait(use_tuple);
     for (auto& [address, b] : batches)
@@ -234,9 +274,12 @@ asio::awaitable<std::pair<error_code, std::size_t>> cluster_connection_impl::exe
         co_return std::pair{make_error_code(errc::internal_error), std::size_t{0}};
     if (split->empty())
         co_return std::pair{error_code{}, std::size_t{0}};
-    if (map_.masters().empty())
+    if (map_.masters().empty()) {
         if (auto ec = co_await refresh())
             co_return std::pair{ec, std::size_t{0}};
+    } else {
+        refresh_if_old();
+    }
 
     auto units = units_of(*split);
     std::vector<cluster::recorded_reply> replies(split->size());
@@ -341,7 +384,21 @@ asio::awaitable<std::pair<error_code, std::size_t>> cluster_connection_impl::exe
 namespace redstream {
 
 cluster_connection::cluster_connection(executor_type ex, config seed, logger log)
-    : impl_(std::make_shared<detail::cluster_connection_impl>(std::move(ex), std::move(seed), std::move(log))) {}
+    : cluster_connection(std::move(ex), std::move(seed), std::move(log), node_source{}) {}
+
+cluster_connection::cluster_connection(executor_type ex, config seed, logger log, node_source nodes)
+    : impl_(std::make_shared<detail::cluster_connection_impl>(std::move(ex), std::move(seed), std::move(log),
+                                                              std::move(nodes))) {}
+
+void cluster_connection::refresh_impl(boost::asio::any_completion_handler<void(error_code)> h) {
+    namespace asio = boost::asio;
+    auto ex = impl_->executor();
+    asio::co_spawn(ex, impl_->refresh(), [h = std::move(h), ex, keep = impl_](std::exception_ptr e, error_code ec) mutable {
+        if (e)
+            ec = make_error_code(errc::internal_error);
+        asio::post(ex, asio::append(std::move(h), ec));
+    });
+}
 
 cluster_connection::~cluster_connection() { impl_->close(); }
 
@@ -349,7 +406,7 @@ void cluster_connection::close() { impl_->close(); }
 
 cluster::slot_map const& cluster_connection::slots() const noexcept { return impl_->slots(); }
 
-cluster_stats cluster_connection::stats() const noexcept { return impl_->stats(); }
+cluster_stats cluster_connection::stats() const { return impl_->stats(); }
 
 cluster_connection::executor_type cluster_connection::get_executor() const noexcept { return impl_->executor(); }
 

@@ -49,6 +49,16 @@ int parse_db(std::string_view s) {
     return static_cast<int>(db);
 }
 
+cluster_mode parse_cluster_mode(std::string_view v) {
+    if (v == "auto" || v == "automatic")
+        return cluster_mode::automatic;
+    if (v == "yes" || v == "on" || v == "1" || v == "true")
+        return cluster_mode::on;
+    if (v == "no" || v == "off" || v == "0" || v == "false")
+        return cluster_mode::off;
+    invalid("cluster must be auto, yes or no");
+}
+
 void parse_query(std::string_view query, config& cfg) {
     while (!query.empty()) {
         auto amp = query.find('&');
@@ -73,8 +83,10 @@ void parse_query(std::string_view query, config& cfg) {
             cfg.tls.verify_peer = value != "0" && value != "false" && value != "none";
         else if (key == "sni" || key == "server_name")
             cfg.tls.server_name = value;
+        else if (key == "cluster")
+            cfg.cluster = parse_cluster_mode(value);
         else
-            invalid("unknown URL query parameter (known: db, user, password, name, ca, verify, sni)");
+            invalid("unknown URL query parameter (known: db, user, password, name, ca, verify, sni, cluster)");
     }
 }
 
@@ -156,11 +168,22 @@ void parse_network_address(std::string_view rest, config& cfg) {
         parse_credentials(rest.substr(0, at), cfg);
         rest = rest.substr(at + 1);
     }
-    auto const [host, port] = split_host_port(rest);
+    // More seed nodes of a cluster follow the first, comma-separated.
+    auto const comma = rest.find(',');
+    auto const more = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    auto const [host, port] = split_host_port(rest.substr(0, comma));
     if (!host.empty())
         cfg.host = std::string{host};
     if (!port.empty())
         cfg.port = parse_port(port);
+    for (std::string_view list = more; !list.empty();) {
+        auto const next = list.find(',');
+        auto const [h, p] = split_host_port(list.substr(0, next));
+        if (h.empty())
+            invalid("empty host in the URL's host list");
+        cfg.extra_seeds.push_back({std::string{h}, p.empty() ? cfg.port : parse_port(p)});
+        list = next == std::string_view::npos ? std::string_view{} : list.substr(next + 1);
+    }
     if (!path.empty())
         cfg.database = parse_db(path);
 }

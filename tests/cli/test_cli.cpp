@@ -1,8 +1,10 @@
 // The real `redstream` binary against fixture servers: outputs match what Redis says, and each
 // bad input gives its message and exit code.
 
+#include <redstream/cluster/partitions.hpp>
 #include <redstream/version.hpp>
 
+#include "redis_cluster.hpp"
 #include "redis_server.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -17,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -437,6 +440,33 @@ BOOST_AUTO_TEST_CASE(produce_from_arguments_and_stdin) {
     auto bad = cli(fmt::format("produce t --url {}", srv.url()), "not json\n");
     BOOST_TEST(bad.code == 2);
     BOOST_TEST(contains(bad.err, "stdin line 1"), bad.err);
+}
+
+// On a cluster (detected from --url): produce by key to one partition, round-robin to all, then
+// consume every partition.
+BOOST_AUTO_TEST_CASE(produce_and_consume_partitions_on_a_cluster) {
+    redis_cluster cluster{3};
+    auto by_key = cli(fmt::format("produce orders customer=c1 --count 20 --partitions 6 --key customer --url {}",
+                                  cluster.url()));
+    BOOST_TEST(by_key.code == 0, by_key.err);
+    auto spread = cli(fmt::format("produce orders n=1 --count 12 --partitions 6 --url {}", cluster.url()));
+    BOOST_TEST(spread.code == 0, spread.err);
+    // XLEN of each partition on whichever master answers it (the others reply MOVED).
+    auto const xlen = [&](std::string const& key) {
+        for (auto const& n : cluster.nodes())
+            if (auto const out = trim(n->cli({"XLEN", key})); !out.empty() && std::isdigit(out[0]))
+                return std::stoi(out);
+        return -1;
+    };
+    auto const c1 = redstream::cluster::partition_of("c1", 6);
+    for (std::size_t p = 0; p < 6; ++p)
+        BOOST_TEST(xlen(redstream::cluster::partition_key("orders", p, 6)) == (p == c1 ? 22 : 2), "partition " << p);
+    auto consumed = cli(fmt::format("consume orders g --start-id 0 --partitions 6 --count 32 --url {}", cluster.url()));
+    BOOST_TEST(consumed.code == 0, consumed.err);
+    BOOST_TEST(std::count(consumed.out.begin(), consumed.out.end(), '\n') == 32);
+    BOOST_TEST(contains(consumed.err, "6 partitions"), consumed.err);
+    auto bad = cli(fmt::format("produce orders k=v --key k --url {}", cluster.url()));
+    BOOST_TEST(bad.code == 2);
 }
 
 BOOST_AUTO_TEST_CASE(dlq_list_replay_and_purge) {

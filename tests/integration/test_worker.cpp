@@ -16,6 +16,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -714,6 +716,36 @@ BOOST_AUTO_TEST_CASE(default_in_flight_bound_leaves_room_to_read_ahead_at_large_
         BOOST_TEST(co_await eventually([&] { return w.stats().acked == 5000; }));
         w.stop();
         BOOST_TEST(co_await eventually([&] { return *done; }));
+        cl.close();
+    });
+}
+
+// stop() that comes while the claim loop's scan travels (one XPENDING per stream: 64 here)
+// used to find the loop waiting out claim_interval afterwards (30 s by default), its notify
+// spent; only drain_timeout cut it short. The handler stops the worker at the first message,
+// well inside that first scan.
+BOOST_AUTO_TEST_CASE(stop_while_the_claim_scan_travels_does_not_wait_for_claim_interval) {
+    redis_server srv;
+    asio::io_context ioc;
+    client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+    worker_options o{.group = "g", .start_id = "0"};
+    for (int i = 0; i < 64; ++i)
+        o.streams.push_back(fmt::format("many-{}", i));
+    o.drain_timeout = 20s;
+    worker w{cl, o};
+    w.on_message([&w](message const&) -> asio::awaitable<outcome> {
+        w.stop();
+        co_return ack;
+    });
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await produce(cl, "many-0", 1);
+        auto const started = std::chrono::steady_clock::now();
+        auto done = start_worker(ioc, w);
+        BOOST_TEST(co_await eventually([&] { return *done; }, 30s));
+        auto const took = std::chrono::steady_clock::now() - started;
+        BOOST_TEST(took < 5s, "run() took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                                            << " ms");
+        BOOST_TEST(w.stats().acked == 1u);
         cl.close();
     });
 }

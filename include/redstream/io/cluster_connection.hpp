@@ -6,6 +6,7 @@
 #include <redstream/cluster/slot_map.hpp>
 #include <redstream/detail/fwd.hpp>
 #include <redstream/io/config.hpp>
+#include <redstream/io/connection.hpp>
 #include <redstream/io/logger.hpp>
 #include <redstream/protocol/adapter.hpp>
 #include <redstream/protocol/request.hpp>
@@ -17,9 +18,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace redstream {
+
+/// One master's connection as a cluster_connection sees it.
+struct cluster_node_stats {
+    std::string address;           ///< "host:port"
+    connection_state state{};      ///< of its connection now
+    std::uint64_t connects = 0;    ///< handshakes completed (reconnects + 1)
+};
 
 /// What a cluster_connection did so far.
 struct cluster_stats {
@@ -28,6 +39,7 @@ struct cluster_stats {
     std::uint64_t retries = 0;   ///< commands sent again after TRYAGAIN, CLUSTERDOWN, LOADING or an unmapped slot
     std::uint64_t refreshes = 0; ///< slot maps read with CLUSTER SLOTS
     std::size_t nodes = 0;       ///< node connections opened (one per master used)
+    std::vector<cluster_node_stats> node_states; ///< each node connection, by address
 };
 
 /// A client of one Redis Cluster.
@@ -46,16 +58,28 @@ struct cluster_stats {
 /// retried with jittered exponential backoff (10 ms doubling to 1 s, 8 tries); after that the
 /// error reaches the adapter as the command's reply.
 ///
-/// Not yet (issue 14): a periodic refresh, several seeds, routing reads to replicas, and the
-/// worker and producer on partitioned streams.
+/// CLUSTER SLOTS goes to the known masters first, then the seed, then config::extra_seeds.
+/// The map is also read again when a request goes out and it is older than
+/// config::cluster_refresh_interval, and after a node's transport error.
+///
+/// Not yet (issue 14): routing reads to replicas.
 ///
 /// **Thread safety**: like connection, use it from its executor's thread.
 class cluster_connection {
 public:
     using executor_type = boost::asio::any_io_executor; ///< the executor everything runs on
 
-    /// No I/O until the first request. `seed` names any node of the cluster.
+    /// Where the connection to a master comes from (cluster_client shares its nodes' clients'
+    /// connections this way); nullptr when there is none any more (the source was closed),
+    /// which fails the request with errc::closed. The connection must stay valid until close().
+    using node_source = std::function<connection*(cluster::node_address const&)>;
+
+    /// No I/O until the first request. `seed` names any node of the cluster. The connections
+    /// to the masters are its own, made with the seed's options and credentials.
     cluster_connection(executor_type ex, config seed, logger log = {});
+    /// As above, with the masters' connections taken from `nodes` (running already; closing
+    /// them is the source's business).
+    cluster_connection(executor_type ex, config seed, logger log, node_source nodes);
     cluster_connection(cluster_connection const&) = delete;
     cluster_connection& operator=(cluster_connection const&) = delete;
     /// Closes every node connection.
@@ -76,19 +100,30 @@ public:
             token, &req, std::move(adapter));
     }
 
-    /// Closes every node connection; pending and later requests fail with errc::closed.
+    /// Reads the slot map again now (CLUSTER SLOTS), sharing a refresh already running.
+    ///
+    /// **Completion signature**: `void(error_code)`: the last node's error when none answered.
+    template <class Token = boost::asio::deferred_t>
+    auto async_refresh(Token&& token = {}) {
+        return boost::asio::async_initiate<Token, void(error_code)>(
+            [this](auto h) { refresh_impl(std::move(h)); }, token);
+    }
+
+    /// Closes every node connection it made; pending and later requests fail with errc::closed.
     void close();
 
     /// The slot map as last read or corrected (empty before the first request).
     [[nodiscard]] cluster::slot_map const& slots() const noexcept;
     /// Counters (no I/O).
-    [[nodiscard]] cluster_stats stats() const noexcept;
+    [[nodiscard]] cluster_stats stats() const;
     /// The executor given to the constructor.
     [[nodiscard]] executor_type get_executor() const noexcept;
 
 private:
     void exec_impl(request const& req, any_adapter adapter,
                    boost::asio::any_completion_handler<void(error_code, std::size_t)> h);
+
+    void refresh_impl(boost::asio::any_completion_handler<void(error_code)> h);
 
     std::shared_ptr<detail::cluster_connection_impl> impl_;
 };

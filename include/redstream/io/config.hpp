@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace redstream {
 
@@ -35,6 +36,19 @@ struct reconnect_options {
     milliseconds max_delay{2000};   ///< the delay stops growing here (before jitter)
     double multiplier = 2.0;        ///< each further failure in a row multiplies the delay by this
     double jitter = 0.2; ///< each delay is scaled by a random factor in [1 - jitter, 1 + jitter]
+};
+
+/// One more node to ask for the cluster's slot map (config::extra_seeds).
+struct seed_node {
+    std::string host;        ///< name or address
+    std::uint16_t port = 6379; ///< port
+};
+
+/// Whether the URL names a Redis Cluster (config::cluster).
+enum class cluster_mode {
+    automatic, ///< ask the first node: INFO cluster says `cluster_enabled:1`
+    on,        ///< a cluster: slot map, one connection per master, partitioned streams
+    off,       ///< one server, even if it runs in cluster mode
 };
 
 /// Everything a connection needs. Build it from a URL, then adjust fields. A connection (or
@@ -82,14 +96,26 @@ struct config {
     std::size_t max_write_batch = 1u << 20;
     std::size_t push_queue_capacity = 4096;    ///< pushes kept for the receiver; more are dropped
 
-    /// Parses `redis://[user:pass@]host[:port][/db]`, `rediss://...` (TLS) or
+    /// Redis Cluster or one server, for code that handles both (cluster_client::connect(), the
+    /// CLI). URL: `cluster=auto|yes|no`. A plain connection or client ignores it.
+    cluster_mode cluster = cluster_mode::automatic;
+    /// More nodes of the same cluster, asked for the slot map in order when the known masters
+    /// and `host` do not answer. URL: more hosts after the first, `redis://h1:7000,h2:7001`
+    /// (a host without a port takes the first one's).
+    std::vector<seed_node> extra_seeds;
+    /// A cluster's slot map is read again when it is older than this and a request goes out
+    /// (besides after MOVED and node failures); 0: only then.
+    milliseconds cluster_refresh_interval{10000};
+
+    /// Parses `redis://[user:pass@]host[:port][,host[:port]...][/db]`, `rediss://...` (TLS) or
     /// `unix:///path/to/socket[?db=N]` (also `redis+unix://`, `password=` query). Throws
     /// boost::system::system_error(errc::invalid_url) whose text never contains the password.
     ///
     /// `user:pass@` may be just `pass@` (the default user); user and password may be
     /// %-escaped. `[v6addr]` is accepted as host. Query parameters (any scheme): `db`,
     /// `user`/`username`, `password`, `name`/`client_name`, `ca`/`ca_file`, `verify` (`0`,
-    /// `false` or `none` turn tls_options::verify_peer off), `sni`/`server_name`; any other
+    /// `false` or `none` turn tls_options::verify_peer off), `sni`/`server_name`, `cluster`
+    /// (`auto`, `yes`/`on`/`1`, `no`/`off`/`0`); any other
     /// parameter is an error. Everything the URL does not name keeps its default.
     [[nodiscard]] static config from_url(std::string_view url);
 

@@ -78,6 +78,27 @@ BOOST_AUTO_TEST_CASE(urls_parse) {
     BOOST_TEST(v6.port == 7000);
 }
 
+BOOST_AUTO_TEST_CASE(cluster_urls_name_several_seeds_and_the_mode) {
+    auto c = config::from_url("redis://u:pw@10.0.0.1:7000,10.0.0.2:7001,node-c,[::1]:7003/0?cluster=yes");
+    BOOST_TEST(c.host == "10.0.0.1");
+    BOOST_TEST(c.port == 7000);
+    BOOST_TEST(c.password == "pw");
+    BOOST_TEST((c.cluster == cluster_mode::on));
+    BOOST_TEST_REQUIRE(c.extra_seeds.size() == 3u);
+    BOOST_TEST(c.extra_seeds[0].host == "10.0.0.2");
+    BOOST_TEST(c.extra_seeds[0].port == 7001);
+    BOOST_TEST(c.extra_seeds[1].host == "node-c");
+    BOOST_TEST(c.extra_seeds[1].port == 7000); // the first host's port
+    BOOST_TEST(c.extra_seeds[2].host == "::1");
+    BOOST_TEST(c.extra_seeds[2].port == 7003);
+    BOOST_TEST((config::from_url("redis://h").cluster == cluster_mode::automatic));
+    BOOST_TEST((config::from_url("redis://h?cluster=no").cluster == cluster_mode::off));
+    BOOST_TEST((config::from_url("redis://h?cluster=auto").cluster == cluster_mode::automatic));
+    BOOST_CHECK_THROW(config::from_url("redis://h?cluster=maybe"), boost::system::system_error);
+    BOOST_CHECK_THROW(config::from_url("redis://h,,k"), boost::system::system_error);
+    BOOST_CHECK_THROW(config::from_url("redis://h,k:0"), boost::system::system_error);
+}
+
 BOOST_AUTO_TEST_CASE(bad_urls_fail_without_leaking_the_password) {
     for (std::string bad : {"http://x", "redis://u:hunter2@h:99999", "redis://u:hunter2@h/abc",
                             "redis://u:hunter2@h?bogus=1", "unix://relative", "redis://u:hunter2%zz@h"}) {

@@ -1,0 +1,268 @@
+#include <redstream/cluster/partitions.hpp>
+#include <redstream/consume/partitioned_worker.hpp>
+
+#include "io/report_exception.hpp"
+#include "io/use_tuple.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+namespace redstream {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// Counters add up; gauges too (consumers, in flight...) as the partitions run side by side.
+void add_into(worker_stats& into, worker_stats const& s) {
+    into.messages_read += s.messages_read;
+    into.handled += s.handled;
+    into.acked += s.acked;
+    into.failed += s.failed;
+    into.retried += s.retried;
+    into.claimed += s.claimed;
+    into.dead_lettered += s.dead_lettered;
+    into.skipped_duplicates += s.skipped_duplicates;
+    into.ack_batches += s.ack_batches;
+    into.read_errors += s.read_errors;
+    into.read_replies += s.read_replies;
+    into.empty_reads += s.empty_reads;
+    into.consumers += s.consumers;
+    into.parked += s.parked;
+    into.in_flight += s.in_flight;
+    into.pending_acks += s.pending_acks;
+    into.reads_in_flight += s.reads_in_flight;
+    into.read_size = std::max(into.read_size, s.read_size);
+    into.read_depth = std::max(into.read_depth, s.read_depth);
+    into.wakeup = s.wakeup;
+}
+
+// Only the counters of a worker that has ended: its gauges are over.
+worker_stats counters_of(worker_stats s) {
+    s.consumers = s.parked = s.in_flight = s.pending_acks = s.reads_in_flight = 0;
+    return s;
+}
+
+std::string address_of(cluster::node_address const& n) { return fmt::format("{}:{}", n.host, n.port); }
+
+constexpr auto supervisor_tick = std::chrono::milliseconds{250};
+
+} // namespace
+
+// One partition's (or, on one server, every partition's) worker, and the ones it replaced.
+struct partition_run {
+    std::string key;
+    std::string node;               // "host:port" of the master now; empty: not started
+    std::unique_ptr<worker> w;
+    std::shared_ptr<bool> done;     // its run() has completed
+    worker_stats retired;           // counters of the workers this one replaced
+    std::uint64_t read_errors_seen = 0;
+};
+
+struct partitioned_worker::state : std::enable_shared_from_this<partitioned_worker::state> {
+    client* single = nullptr;
+    cluster_client* cluster = nullptr;
+    worker_options opts;
+    std::vector<std::string> keys;
+    std::vector<partition_run> runs;
+    handler on_message;
+    bool stopping = false;
+    bool running = false;
+    std::uint64_t moves = 0, refreshes = 0, unassigned = 0;
+    std::unique_ptr<asio::steady_timer> wake; // cancelled to wake the supervisor
+
+    logger const& log() const { return cluster ? cluster->get_logger() : single->get_logger(); }
+
+    worker_options options_for(std::size_t partition) const {
+        worker_options o = opts;
+        o.stream = keys[partition];
+        o.streams.clear();
+        auto const tag = cluster::partition_tag(partition, keys.size());
+        if (!opts.dead_letter_stream.empty())
+            o.dead_letter_stream = cluster::partition_key(opts.dead_letter_stream, partition, keys.size());
+        o.idempotency.key_prefix = fmt::format("{}{{{}}}:", opts.idempotency.key_prefix, tag);
+        return o;
+    }
+
+    void start(partition_run& r, client& on, worker_options o, std::string node) {
+        r.node = std::move(node);
+        r.w = std::make_unique<worker>(on, std::move(o));
+        r.w->on_message(on_message);
+        r.done = std::make_shared<bool>(false);
+        r.read_errors_seen = 0;
+        asio::co_spawn(on.get_executor(), r.w->run(),
+                       [self = shared_from_this(), done = r.done, key = r.key](std::exception_ptr ep) {
+                           *done = true;
+                           if (ep)
+                               detail::report_exception(self->log(), log_level::error, ep,
+                                                        "partitioned worker {}: partition {} stopped", self->opts.group,
+                                                        key);
+                           if (self->wake)
+                               self->wake->cancel();
+                       });
+    }
+
+    bool all_done() const {
+        for (auto const& r : runs)
+            if (r.done && !*r.done)
+                return false;
+        return true;
+    }
+
+    asio::awaitable<void> sleep(std::chrono::milliseconds d) {
+        wake->expires_after(d);
+        co_await wake->async_wait(detail::use_tuple);
+    }
+
+    asio::awaitable<void> supervise_cluster();
+    asio::awaitable<void> move_if_needed(std::size_t partition);
+};
+
+// Each round: a partition whose worker ended (moved) or never started gets one on its owner;
+// one whose reads fail, or every refresh interval, makes the map be read again first.
+asio::awaitable<void> partitioned_worker::state::supervise_cluster() {
+    auto const interval = cluster->get_config().cluster_refresh_interval;
+    auto last_refresh = std::chrono::steady_clock::now();
+    bool first = true;
+    while (!stopping) {
+        bool suspicious = first;
+        first = false;
+        for (auto& r : runs)
+            if (r.w) {
+                auto const errors = r.w->stats().read_errors;
+                suspicious = suspicious || errors > r.read_errors_seen;
+                r.read_errors_seen = errors;
+            } else {
+                suspicious = true;
+            }
+        auto const now = std::chrono::steady_clock::now();
+        if (suspicious || (interval.count() > 0 && now - last_refresh >= interval)) {
+            auto [ec] = co_await cluster->routed().async_refresh(detail::use_tuple);
+            if (!ec) {
+                ++refreshes;
+                last_refresh = now;
+            }
+        }
+        for (std::size_t p = 0; p < runs.size() && !stopping; ++p)
+            co_await move_if_needed(p);
+        if (!stopping)
+            co_await sleep(supervisor_tick);
+    }
+}
+
+// The partition's worker runs where the slot map says its key lives, or is stopped to go there.
+asio::awaitable<void> partitioned_worker::state::move_if_needed(std::size_t p) {
+    auto& r = runs[p];
+    auto const& map = cluster->routed().slots();
+    auto const owner = map.master_of_key(r.key);
+    if (!owner) {
+        ++unassigned;
+        co_return;
+    }
+    auto const node = map.masters()[*owner];
+    auto const address = address_of(node);
+    if (r.w && r.node == address && !*r.done)
+        co_return;
+    if (r.w) {
+        if (!*r.done) { // here only when it must move
+            log().log(log_level::info, fmt::format("partitioned worker {}: partition {} moved from {} to {}; draining "
+                                                   "it there",
+                                                   opts.group, r.key, r.node, address));
+            r.w->stop(); // the next rounds find it done, then start it on the new owner
+            co_return;
+        }
+        r.retired = [&] {
+            worker_stats sum = r.retired;
+            add_into(sum, counters_of(r.w->stats()));
+            return sum;
+        }();
+        if (r.node != address)
+            ++moves;
+        r.w.reset();
+    }
+    start(r, cluster->node(node), options_for(p), address);
+}
+
+// The keys, and the runs: one reading every key (one server), or one per key (cluster).
+std::shared_ptr<partitioned_worker::state> partitioned_worker::make_state(worker_options opts, std::size_t partitions,
+                                                                         bool per_partition) {
+    if (!opts.streams.empty())
+        throw std::invalid_argument("redstream::partitioned_worker: name the logical stream in `stream`, not `streams`");
+    auto s = std::make_shared<state>();
+    s->keys = cluster::partition_keys(opts.stream, partitions);
+    s->opts = std::move(opts);
+    s->runs.resize(per_partition ? s->keys.size() : 1);
+    for (std::size_t p = 0; p < s->runs.size(); ++p)
+        s->runs[p].key = per_partition ? s->keys[p] : s->opts.stream;
+    return s;
+}
+
+partitioned_worker::partitioned_worker(client& c, worker_options opts, std::size_t partitions)
+    : state_(make_state(std::move(opts), partitions, false)) {
+    state_->single = &c;
+}
+
+partitioned_worker::partitioned_worker(cluster_client& c, worker_options opts, std::size_t partitions)
+    : state_(make_state(std::move(opts), partitions, true)) {
+    state_->cluster = &c;
+}
+
+partitioned_worker::~partitioned_worker() { stop(); }
+
+void partitioned_worker::on_message(handler h) { state_->on_message = std::move(h); }
+
+std::vector<std::string> const& partitioned_worker::keys() const noexcept { return state_->keys; }
+
+asio::awaitable<void> partitioned_worker::run() {
+    auto s = state_;
+    if (s->running)
+        throw std::logic_error("redstream::partitioned_worker: run() is already running");
+    s->running = true;
+    s->wake = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor);
+    if (s->single) {
+        worker_options o = s->opts;
+        o.stream.clear();
+        o.streams = s->keys;
+        s->start(s->runs[0], *s->single, std::move(o), {});
+        while (!s->stopping && !*s->runs[0].done)
+            co_await s->sleep(std::chrono::hours{24});
+    } else {
+        co_await s->supervise_cluster();
+    }
+    for (auto& r : s->runs)
+        if (r.w)
+            r.w->stop();
+    while (!s->all_done())
+        co_await s->sleep(std::chrono::hours{24});
+    s->running = false;
+}
+
+void partitioned_worker::stop() {
+    state_->stopping = true;
+    for (auto& r : state_->runs)
+        if (r.w)
+            r.w->stop();
+    if (state_->wake)
+        state_->wake->cancel();
+}
+
+partitioned_worker_stats partitioned_worker::stats() const {
+    partitioned_worker_stats out;
+    out.moves = state_->moves;
+    out.refreshes = state_->refreshes;
+    out.unassigned = state_->unassigned;
+    for (auto const& r : state_->runs) {
+        partition_stats p{r.key, r.node, r.retired};
+        if (r.w)
+            add_into(p.stats, r.w->stats());
+        add_into(out.total, p.stats);
+        out.partitions.push_back(std::move(p));
+    }
+    return out;
+}
+
+} // namespace redstream
