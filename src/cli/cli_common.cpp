@@ -1,4 +1,6 @@
 #include "cli_common.hpp"
+
+#include <redstream/cluster/partitions.hpp>
 #include "io/use_tuple.hpp"
 
 #include <redstream/protocol/error.hpp>
@@ -207,6 +209,29 @@ asio::awaitable<void> require_stream(redstream::client& c, std::string const& st
         throw cli_error(exit_missing, fmt::format("stream '{}' does not exist", stream));
     if (type != "stream")
         throw cli_error(exit_wrong_type, fmt::format("'{}' is a {}, not a stream", stream, type));
+}
+
+partition_targets::~partition_targets() {
+    if (cluster)
+        cluster->close();
+}
+
+asio::awaitable<partition_targets> partition_clients(session& s, std::string const& stream, std::size_t partitions) {
+    partition_targets t;
+    std::vector<std::string> keys;
+    try {
+        keys = cluster::partition_keys(stream, partitions);
+    } catch (std::invalid_argument const& e) {
+        throw cli_error(exit_usage, e.what());
+    }
+    auto const& cfg = s.client().connection().get_config();
+    if (co_await cluster_client::is_cluster(cfg))
+        t.cluster = std::make_unique<cluster_client>(s.io().get_executor(), cfg, s.client().get_logger());
+    for (auto& k : keys) {
+        client* c = t.cluster ? co_await t.cluster->owner_of(k) : &s.client();
+        t.keys.emplace_back(std::move(k), c);
+    }
+    co_return t;
 }
 
 } // namespace redstream::cli

@@ -4,6 +4,7 @@
 // clear message when the server is unreachable or refuses the credentials), JSON output.
 
 #include <redstream/io/client.hpp>
+#include <redstream/io/cluster_client.hpp>
 #include <redstream/protocol/entry_batch.hpp>
 
 #include <boost/asio/awaitable.hpp>
@@ -15,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace redstream::cli {
@@ -94,6 +96,18 @@ std::string entry_json(std::string_view stream, entry_batch::entry_view const& e
 /// Throws cli_error(exit_wrong_type) if `stream` holds another type, and cli_error(exit_missing)
 /// if it does not exist, unless `may_be_missing` (commands that create it).
 asio::awaitable<void> require_stream(redstream::client& c, std::string const& stream, bool may_be_missing = false);
+
+/// The partition keys of a stream with the client that serves each: the session's on one
+/// server, each key's master's on a Redis Cluster (detected from the session's URL).
+struct partition_targets {
+    std::unique_ptr<redstream::cluster_client> cluster; ///< set on a cluster; closed by the destructor
+    std::vector<std::pair<std::string, redstream::client*>> keys;
+    partition_targets() = default;
+    partition_targets(partition_targets&&) = default;
+    partition_targets& operator=(partition_targets&&) = default;
+    ~partition_targets();
+};
+asio::awaitable<partition_targets> partition_clients(session& s, std::string const& stream, std::size_t partitions);
 
 /// `"name":"value",...` of fields in order (the inside of a JSON object).
 std::string fields_json(std::size_t count, std::function<field_view(std::size_t)> const& field_at);

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include <csignal>
+#include <map>
 #include <cstdio>
 
 namespace redstream::cli {
@@ -97,10 +98,41 @@ struct groups_view {
     std::optional<std::string> group;
     bool json = false;
     std::uint64_t watch_ms = 0;
+    partition_targets const* partitions = nullptr; // set: every partition key of `stream`
 };
 
+// Per group over every partition: the figures an operator adds up by hand otherwise.
+std::string render_partition_totals(std::vector<group_sample> const& samples, std::size_t partitions) {
+    struct total {
+        std::uint64_t pending = 0, lag = 0;
+        std::size_t consumers = 0;
+    };
+    std::map<std::string, total> by_group;
+    for (auto const& s : samples) {
+        auto& t = by_group[s.group];
+        t.pending += s.pending;
+        t.lag += s.lag;
+        t.consumers += s.consumers.size();
+    }
+    std::string out = fmt::format("totals over {} partitions\n{:<24} {:>9} {:>9} {:>10}\n", partitions, "GROUP",
+                                  "CONSUMERS", "PENDING", "LAG");
+    for (auto const& [group, t] : by_group)
+        out += fmt::format("{:<24} {:>9} {:>9} {:>10}\n", group, t.consumers, t.pending, t.lag);
+    return out;
+}
+
 asio::awaitable<void> print_groups(client& c, groups_view const& v) {
-    auto samples = co_await sample_groups(c, v.stream, v.group);
+    std::vector<group_sample> samples;
+    std::vector<std::string> tables; // one per partition, for the table view
+    if (v.partitions) {
+        for (auto const& [key, on] : v.partitions->keys) {
+            auto part = co_await sample_groups(*on, key, v.group);
+            tables.push_back(render_table(part));
+            samples.insert(samples.end(), part.begin(), part.end());
+        }
+    } else {
+        samples = co_await sample_groups(c, v.stream, v.group);
+    }
     if (v.json) {
         std::string line = "[";
         for (std::size_t i = 0; i < samples.size(); ++i) {
@@ -112,7 +144,13 @@ asio::awaitable<void> print_groups(client& c, groups_view const& v) {
     } else {
         if (v.watch_ms > 0)
             fmt::print("\x1b[H\x1b[J"); // redraw in place
-        fmt::print("{}", render_table(samples));
+        if (v.partitions) {
+            for (auto const& t : tables)
+                fmt::print("{}\n", t);
+            fmt::print("{}", render_partition_totals(samples, v.partitions->keys.size()));
+        } else {
+            fmt::print("{}", render_table(samples));
+        }
     }
     std::fflush(stdout);
 }
@@ -132,16 +170,19 @@ asio::awaitable<void> watch_groups(client& c, groups_view const& v) {
 
 int cmd_groups(args& a) {
     if (a.help()) {
-        fmt::print("usage: redstream groups STREAM [GROUP] [--url URL] [--json] [--watch MS]\n"
+        fmt::print("usage: redstream groups STREAM [GROUP] [--url URL] [--json] [--watch MS] [--partitions N]\n"
                    "Per group: consumers, pending, lag (count and age), last-delivered id, entries-read;\n"
                    "per consumer: pending, idle, inactive. --watch redraws every MS milliseconds until SIGINT\n"
-                   "(exit code 130) or SIGTERM (0).\n");
+                   "(exit code 130) or SIGTERM (0). --partitions N shows each partition key of STREAM (asked on\n"
+                   "its master on a Redis Cluster) and the totals per group; --json lists every partition's\n"
+                   "groups in one array.\n");
         return exit_ok;
     }
     auto url = a.option_or("--url", "");
     groups_view v;
     v.json = a.flag("--json");
     v.watch_ms = a.number_or("--watch", 0);
+    auto const partitions = a.number_or("--partitions", 0);
     auto pos = a.positionals();
     if (pos.empty() || pos.size() > 2)
         throw cli_error(exit_usage, "usage: redstream groups STREAM [GROUP] (see --help)");
@@ -151,6 +192,11 @@ int cmd_groups(args& a) {
     session s{url};
     int code = exit_ok;
     s.run([&]() -> asio::awaitable<void> {
+        partition_targets targets;
+        if (partitions > 0) {
+            targets = co_await partition_clients(s, v.stream, partitions);
+            v.partitions = &targets;
+        }
         if (v.watch_ms == 0) {
             co_await print_groups(s.client(), v);
             co_return;

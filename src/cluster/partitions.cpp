@@ -38,6 +38,10 @@ std::string partition_key(std::string_view stream, std::size_t index, std::size_
 }
 
 std::vector<std::string> partition_keys(std::string_view stream, std::size_t count) {
+    if (count == 0 || count > slot_count)
+        throw std::invalid_argument("partitioned stream '" + std::string{stream} + "': needs 1 to 16384 partitions");
+    if (stream.empty())
+        throw std::invalid_argument("partitioned stream: the name is empty");
     std::vector<std::string> keys;
     keys.reserve(count);
     for (std::size_t i = 0; i < count; ++i)

@@ -6,10 +6,14 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <exception>
 #include <stdexcept>
+#include <utility>
 
 namespace redstream {
 
@@ -61,6 +65,10 @@ struct partition_run {
     std::shared_ptr<bool> done;     // its run() has completed
     worker_stats retired;           // counters of the workers this one replaced
     std::uint64_t read_errors_seen = 0;
+    bool moving = false;            // asked to stop so that it starts on its slot's new master
+    std::exception_ptr failure;     // how its run() ended, if it threw
+    std::chrono::milliseconds restart_delay{0};     // grows while its run() keeps throwing
+    std::chrono::steady_clock::time_point restart_at{};
 };
 
 struct partitioned_worker::state : std::enable_shared_from_this<partitioned_worker::state> {
@@ -89,21 +97,44 @@ struct partitioned_worker::state : std::enable_shared_from_this<partitioned_work
     }
 
     void start(partition_run& r, client& on, worker_options o, std::string node) {
+        retire(r);
         r.node = std::move(node);
         r.w = std::make_unique<worker>(on, std::move(o));
         r.w->on_message(on_message);
         r.done = std::make_shared<bool>(false);
         r.read_errors_seen = 0;
+        r.moving = false;
+        r.failure = nullptr;
+        auto* const run = &r; // runs never resize once made
         asio::co_spawn(on.get_executor(), r.w->run(),
-                       [self = shared_from_this(), done = r.done, key = r.key](std::exception_ptr ep) {
+                       [self = shared_from_this(), done = r.done, run](std::exception_ptr ep) {
                            *done = true;
-                           if (ep)
+                           if (ep) {
+                               run->failure = ep;
                                detail::report_exception(self->log(), log_level::error, ep,
                                                         "partitioned worker {}: partition {} stopped", self->opts.group,
-                                                        key);
+                                                        run->key);
+                           }
                            if (self->wake)
                                self->wake->cancel();
                        });
+    }
+
+    // A finished worker's counters stay in its partition's figures.
+    static void retire(partition_run& r) {
+        if (!r.w)
+            return;
+        add_into(r.retired, counters_of(r.w->stats()));
+        r.w.reset();
+    }
+
+    void stop_all() {
+        stopping = true;
+        for (auto& r : runs)
+            if (r.w)
+                r.w->stop();
+        if (wake)
+            wake->cancel();
     }
 
     bool all_done() const {
@@ -169,20 +200,31 @@ asio::awaitable<void> partitioned_worker::state::move_if_needed(std::size_t p) {
         co_return;
     if (r.w) {
         if (!*r.done) { // here only when it must move
-            log().log(log_level::info, fmt::format("partitioned worker {}: partition {} moved from {} to {}; draining "
-                                                   "it there",
-                                                   opts.group, r.key, r.node, address));
-            r.w->stop(); // the next rounds find it done, then start it on the new owner
+            if (!std::exchange(r.moving, true)) {
+                log().log(log_level::info, fmt::format("partitioned worker {}: partition {} moved from {} to {}; "
+                                                       "draining it there",
+                                                       opts.group, r.key, r.node, address));
+                r.w->stop(); // the next rounds find it done, then start it on the new owner
+            }
             co_return;
         }
-        r.retired = [&] {
-            worker_stats sum = r.retired;
-            add_into(sum, counters_of(r.w->stats()));
-            return sum;
-        }();
+        // A run() that threw (NOPERM, WRONGTYPE...) is tried again with backoff, not every tick.
+        auto const now = std::chrono::steady_clock::now();
+        if (r.failure && !r.moving) {
+            if (r.restart_at == std::chrono::steady_clock::time_point{}) {
+                r.restart_delay = std::min(std::max(r.restart_delay * 2, std::chrono::milliseconds{500}),
+                                           std::chrono::milliseconds{30000});
+                r.restart_at = now + r.restart_delay;
+            }
+            if (now < r.restart_at)
+                co_return;
+        } else {
+            r.restart_delay = std::chrono::milliseconds{0};
+        }
+        r.restart_at = {};
         if (r.node != address)
             ++moves;
-        r.w.reset();
+        retire(r);
     }
     start(r, cluster->node(node), options_for(p), address);
 }
@@ -208,6 +250,10 @@ partitioned_worker::partitioned_worker(client& c, worker_options opts, std::size
 
 partitioned_worker::partitioned_worker(cluster_client& c, worker_options opts, std::size_t partitions)
     : state_(make_state(std::move(opts), partitions, true)) {
+    // The marker keys get the partition's tag after the prefix: a tag of the prefix's own would win.
+    if (state_->opts.idempotency.key_prefix.find_first_of("{}") != std::string::npos)
+        throw std::invalid_argument("redstream::partitioned_worker: idempotency.key_prefix may not hold '{' or '}' on a "
+                                    "cluster (the partition's hash tag follows it)");
     state_->cluster = &c;
 }
 
@@ -217,38 +263,52 @@ void partitioned_worker::on_message(handler h) { state_->on_message = std::move(
 
 std::vector<std::string> const& partitioned_worker::keys() const noexcept { return state_->keys; }
 
+worker_options const& partitioned_worker::options() const noexcept { return state_->opts; }
+
+std::vector<worker*> partitioned_worker::workers() const {
+    std::vector<worker*> out;
+    for (auto const& r : state_->runs)
+        if (r.w)
+            out.push_back(r.w.get());
+    return out;
+}
+
 asio::awaitable<void> partitioned_worker::run() {
     auto s = state_;
     if (s->running)
         throw std::logic_error("redstream::partitioned_worker: run() is already running");
     s->running = true;
     s->wake = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor);
-    if (s->single) {
-        worker_options o = s->opts;
-        o.stream.clear();
-        o.streams = s->keys;
-        s->start(s->runs[0], *s->single, std::move(o), {});
-        while (!s->stopping && !*s->runs[0].done)
-            co_await s->sleep(std::chrono::hours{24});
-    } else {
-        co_await s->supervise_cluster();
+    std::exception_ptr failure;
+    try {
+        if (!s->on_message)
+            throw std::logic_error("redstream::partitioned_worker: on_message() before run()");
+        if (s->single) {
+            worker_options o = s->opts;
+            o.stream.clear();
+            o.streams = s->keys;
+            s->start(s->runs[0], *s->single, std::move(o), {});
+            while (!s->stopping && !*s->runs[0].done)
+                co_await s->sleep(std::chrono::hours{24});
+            failure = s->runs[0].failure; // one server: its worker's failure is ours
+        } else {
+            co_await s->supervise_cluster();
+        }
+    } catch (...) { // cancelled (a stop, as for worker::run()), or the cluster client closed
+        failure = std::current_exception();
     }
-    for (auto& r : s->runs)
-        if (r.w)
-            r.w->stop();
+    // Whatever ended it, the workers it started drain before run() completes.
+    co_await asio::this_coro::reset_cancellation_state();
+    s->stop_all();
     while (!s->all_done())
         co_await s->sleep(std::chrono::hours{24});
     s->running = false;
+    s->stopping = false; // a later run() starts afresh, as worker::run() does
+    if (failure)
+        std::rethrow_exception(failure);
 }
 
-void partitioned_worker::stop() {
-    state_->stopping = true;
-    for (auto& r : state_->runs)
-        if (r.w)
-            r.w->stop();
-    if (state_->wake)
-        state_->wake->cancel();
-}
+void partitioned_worker::stop() { state_->stop_all(); }
 
 partitioned_worker_stats partitioned_worker::stats() const {
     partitioned_worker_stats out;

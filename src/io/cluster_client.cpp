@@ -63,19 +63,28 @@ void cluster_client::close() {
 asio::awaitable<bool> cluster_client::is_cluster(config const& seed, logger log) {
     if (seed.cluster != cluster_mode::automatic)
         co_return seed.cluster == cluster_mode::on;
-    config cfg = seed;
-    cfg.reconnect.enabled = false; // one try: the caller reports a node that cannot be reached
-    cfg.health_check_interval = milliseconds{0};
-    redstream::connection probe{co_await asio::this_coro::executor, std::move(cfg), std::move(log)};
-    probe.async_run([](error_code) {});
-    request r;
-    r.push("INFO", "cluster");
-    std::string info;
-    auto [ec, n] = co_await probe.async_exec(r, adapt(info), use_tuple);
-    probe.close();
-    if (ec)
-        throw boost::system::system_error(ec, "INFO cluster");
-    co_return info.find("cluster_enabled:1") != std::string::npos;
+    // The seed, then each extra seed: the first that answers says.
+    std::vector<seed_node> nodes{{seed.host, seed.port}};
+    nodes.insert(nodes.end(), seed.extra_seeds.begin(), seed.extra_seeds.end());
+    error_code last;
+    for (auto const& n : nodes) {
+        config cfg = seed;
+        cfg.host = n.host;
+        cfg.port = n.port;
+        cfg.reconnect.enabled = false; // one try per node
+        cfg.health_check_interval = milliseconds{0};
+        redstream::connection probe{co_await asio::this_coro::executor, std::move(cfg), log};
+        probe.async_run([](error_code) {});
+        request r;
+        r.push("INFO", "cluster");
+        std::string info;
+        auto [ec, replies] = co_await probe.async_exec(r, adapt(info), use_tuple);
+        probe.close();
+        if (!ec)
+            co_return info.find("cluster_enabled:1") != std::string::npos;
+        last = ec;
+    }
+    throw boost::system::system_error(last, "INFO cluster");
 }
 
 cluster_connection& cluster_client::routed() noexcept { return *state_->routed; }
@@ -125,6 +134,13 @@ std::vector<std::string> cluster_client::node_addresses() const {
     std::vector<std::string> out;
     for (auto const& [address, c] : state_->nodes)
         out.push_back(address);
+    return out;
+}
+
+std::vector<std::pair<std::string, client*>> cluster_client::node_clients() const {
+    std::vector<std::pair<std::string, client*>> out;
+    for (auto const& [address, c] : state_->nodes)
+        out.emplace_back(address, c.get());
     return out;
 }
 

@@ -117,7 +117,7 @@ private:
     cluster_connection::node_source source_;                    // empty: connections of our own
     std::map<std::string, std::unique_ptr<connection>> owned_;  // ours, by "host:port"
     std::map<std::string, connection*> conns_;                  // every node's, by "host:port"
-    std::chrono::steady_clock::time_point refreshed_at_{};
+    std::chrono::steady_clock::time_point refreshed_at_{}; // the last refresh attempt began
     cluster_stats stats_;
     bool closed_ = false;
     bool refreshing_ = false;
@@ -171,6 +171,7 @@ asio::awaitable<error_code> cluster_connection_impl::refresh() {
         co_return closed_ ? make_error_code(errc::closed) : last_refresh_;
     }
     refreshing_ = true;
+    refreshed_at_ = std::chrono::steady_clock::now(); // per attempt: a failing sweep is not redone per request
     std::vector<cluster::node_address> candidates = map_.masters();
     candidates.push_back({seed_.host, seed_.port, {}});
     for (auto const& extra : seed_.extra_seeds)
@@ -191,7 +192,6 @@ asio::awaitable<error_code> cluster_connection_impl::refresh() {
             ec = make_error_code(server_errc::clusterdown);
         if (!ec) {
             map_ = cluster::slot_map::from_reply(reply, n.host);
-            refreshed_at_ = std::chrono::steady_clock::now();
             ++stats_.refreshes;
             break;
         }

@@ -172,15 +172,20 @@ void parse_network_address(std::string_view rest, config& cfg) {
     auto const comma = rest.find(',');
     auto const more = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
     auto const [host, port] = split_host_port(rest.substr(0, comma));
+    if (comma != std::string_view::npos && (host.empty() || more.empty()))
+        invalid("empty host in the URL's host list");
     if (!host.empty())
         cfg.host = std::string{host};
     if (!port.empty())
         cfg.port = parse_port(port);
     for (std::string_view list = more; !list.empty();) {
         auto const next = list.find(',');
-        auto const [h, p] = split_host_port(list.substr(0, next));
-        if (h.empty())
+        auto const item = list.substr(0, next);
+        auto const [h, p] = split_host_port(item);
+        if (h.empty() || (next != std::string_view::npos && next + 1 == list.size()))
             invalid("empty host in the URL's host list");
+        if (p.empty() && !item.empty() && item.back() == ':')
+            invalid("port must be 1-65535");
         cfg.extra_seeds.push_back({std::string{h}, p.empty() ? cfg.port : parse_port(p)});
         list = next == std::string_view::npos ? std::string_view{} : list.substr(next + 1);
     }

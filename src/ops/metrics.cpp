@@ -219,6 +219,23 @@ void collect_group_metrics(std::vector<metric_family>& out, std::vector<group_sa
         }
 }
 
+template <class Named>
+void collect_cluster_metrics(std::vector<metric_family>& out, std::vector<Named> const& clusters) {
+    auto& redirects = add_family(out, "redstream_cluster_redirects_total", metric_type::counter,
+                                 "MOVED and ASK redirects followed by routed commands.");
+    auto& retries = add_family(out, "redstream_cluster_retries_total", metric_type::counter,
+                               "Routed commands sent again after TRYAGAIN, CLUSTERDOWN, LOADING or an unmapped slot.");
+    auto& refreshes = add_family(out, "redstream_cluster_refreshes_total", metric_type::counter,
+                                 "Slot maps read with CLUSTER SLOTS.");
+    for (auto const& c : clusters) {
+        auto const st = c.c->routed().stats();
+        add_sample(redirects, {{"cluster", c.name}, {"kind", "moved"}}, static_cast<double>(st.moved));
+        add_sample(redirects, {{"cluster", c.name}, {"kind", "ask"}}, static_cast<double>(st.ask));
+        add_sample(retries, {{"cluster", c.name}}, static_cast<double>(st.retries));
+        add_sample(refreshes, {{"cluster", c.name}}, static_cast<double>(st.refreshes));
+    }
+}
+
 // Labelled like the worker each autoscaler scales, so that several never share a series.
 void collect_autoscaler_metrics(std::vector<metric_family>& out, std::vector<autoscaler*> const& scalers) {
     auto& desired = add_family(out, "redstream_autoscaler_desired_consumers", metric_type::gauge,
@@ -245,15 +262,39 @@ std::string health_report::to_json() const {
     return out;
 }
 
+std::vector<worker*> metrics_registry::all_workers() const {
+    auto out = workers_;
+    for (auto* p : partitioned_)
+        for (auto* w : p->workers())
+            out.push_back(w);
+    return out;
+}
+
+std::vector<metrics_registry::named_client> metrics_registry::all_clients() const {
+    auto out = clients_;
+    for (auto const& c : clusters_)
+        for (auto const& [address, node] : c.c->node_clients())
+            out.push_back({node, fmt::format("{}:{}", c.name, address)});
+    return out;
+}
+
 asio::awaitable<registry_sample> metrics_registry::sample() {
+    // What to sample, taken before the first await: a partition's worker may be replaced meanwhile
+    // (its client, a cluster master's, stays).
+    struct target {
+        client* on;
+        std::string stream, group;
+    };
+    std::vector<target> targets;
+    for (auto* w : all_workers())
+        for (auto const& s : streams_of(*w))
+            targets.push_back({&w->get_client(), s, w->options().group});
     registry_sample out;
-    for (auto* w : workers_) {
-        for (auto const& s : streams_of(*w)) {
-            try {
-                out.groups.push_back(co_await sample_group(w->get_client(), s, w->options().group));
-            } catch (std::exception const& e) {
-                out.errors.push_back(fmt::format("sampling {} {}: {}", s, w->options().group, e.what()));
-            }
+    for (auto const& t : targets) {
+        try {
+            out.groups.push_back(co_await sample_group(*t.on, t.stream, t.group));
+        } catch (std::exception const& e) {
+            out.errors.push_back(fmt::format("sampling {} {}: {}", t.stream, t.group, e.what()));
         }
     }
     co_return out;
@@ -275,7 +316,7 @@ health_report metrics_registry::evaluate(registry_sample const& sampled) const {
         r.healthy = false;
         r.reasons.push_back(std::move(why));
     };
-    for (auto const& c : clients_)
+    for (auto const& c : all_clients())
         if (c.c->connection().state() != connection_state::connected)
             fail(fmt::format("client {} is not connected to {}", c.name, c.c->connection().get_config().redacted_address()));
     for (auto const& e : sampled.errors)
@@ -307,11 +348,21 @@ health_report metrics_registry::evaluate(registry_sample const& sampled) const {
 std::vector<metric_family> metrics_registry::collect(registry_sample const& sampled) const {
     std::vector<metric_family> out;
     out.reserve(48);
-    collect_worker_metrics(out, workers_);
+    collect_worker_metrics(out, all_workers());
+    auto const clients = all_clients();
     std::vector<named_connection> connections;
-    for (auto const& c : clients_)
+    for (auto const& c : clients)
         connections.push_back({c.name, &c.c->connection()});
     collect_connection_metrics(out, connections);
+    if (!clusters_.empty())
+        collect_cluster_metrics(out, clusters_);
+    if (!partitioned_.empty()) {
+        auto& moves = add_family(out, "redstream_partition_moves_total", metric_type::counter,
+                                 "Partitions restarted on another master after their slot moved.");
+        for (auto* p : partitioned_)
+            add_sample(moves, {{"stream", p->options().stream}, {"group", p->options().group}},
+                       static_cast<double>(p->stats().moves));
+    }
     collect_group_metrics(out, sampled.groups);
     collect_autoscaler_metrics(out, scalers_);
     add_sample(add_family(out, "redstream_healthy", metric_type::gauge, "1 when every health check passes."), {},

@@ -465,6 +465,19 @@ BOOST_AUTO_TEST_CASE(produce_and_consume_partitions_on_a_cluster) {
     BOOST_TEST(consumed.code == 0, consumed.err);
     BOOST_TEST(std::count(consumed.out.begin(), consumed.out.end(), '\n') == 32);
     BOOST_TEST(contains(consumed.err, "6 partitions"), consumed.err);
+    auto groups = cli(fmt::format("groups orders --partitions 6 --url {}", cluster.url()));
+    BOOST_TEST(groups.code == 0, groups.err);
+    BOOST_TEST(contains(groups.out, "totals over 6 partitions"), groups.out);
+    auto groups_json = cli(fmt::format("groups orders g --partitions 6 --json --url {}", cluster.url()));
+    BOOST_TEST(groups_json.code == 0, groups_json.err);
+    std::size_t partitions_listed = 0;
+    for (auto at = groups_json.out.find("\"stream\""); at != std::string::npos; at = groups_json.out.find("\"stream\"", at + 1))
+        ++partitions_listed;
+    BOOST_TEST(partitions_listed == 6u, groups_json.out);
+    std::size_t drained = 0; // every partition's group read to the end
+    for (auto at = groups_json.out.find("\"lag\":0,"); at != std::string::npos; at = groups_json.out.find("\"lag\":0,", at + 1))
+        ++drained;
+    BOOST_TEST(drained == 6u, groups_json.out);
     auto bad = cli(fmt::format("produce orders k=v --key k --url {}", cluster.url()));
     BOOST_TEST(bad.code == 2);
 }

@@ -6,15 +6,18 @@
 #include <redstream/consume/partitioned_worker.hpp>
 #include <redstream/io/cluster_client.hpp>
 #include <redstream/io/partitioned_producer.hpp>
+#include <redstream/ops/metrics.hpp>
 
 #include "redis_cluster.hpp"
 #include "run_coro.hpp"
 #include "worker_test_support.hpp"
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <set>
@@ -110,6 +113,28 @@ BOOST_AUTO_TEST_CASE(a_partitioned_stream_spreads_over_the_masters_and_is_consum
         auto done = start(ioc, w);
         BOOST_TEST(co_await eventually([&] { return t.seen.size() == std::size_t{total}; }, 30s));
         BOOST_TEST(co_await eventually([&] { return w.stats().total.acked == std::uint64_t{total}; }, 10s));
+
+        // Metrics: every partition's series, sampled on its master; the masters' connections.
+        metrics_registry registry;
+        registry.add(cc);
+        registry.add(w);
+        auto const text = co_await registry.scrape();
+        for (auto const& key : w.keys()) {
+            BOOST_TEST(text.find(fmt::format("redstream_group_lag{{stream=\"{}\",group=\"billing\"}} 0", key)) !=
+                           std::string::npos,
+                       key);
+            BOOST_TEST(text.find(fmt::format("redstream_messages_acked_total{{stream=\"{}\",group=\"billing\"}}", key)) !=
+                       std::string::npos);
+        }
+        BOOST_TEST(text.find("redstream_cluster_refreshes_total{cluster=\"cluster\"}") != std::string::npos);
+        BOOST_TEST(text.find("redstream_partition_moves_total{stream=\"orders\",group=\"billing\"} 0") !=
+                   std::string::npos);
+        BOOST_TEST(text.find("redstream_healthy 1") != std::string::npos, text.substr(0, 2000));
+        auto const addresses = cc.node_addresses();
+        auto const connected = std::count_if(addresses.begin(), addresses.end(), [&](auto const& a) {
+            return text.find(fmt::format("redstream_connected{{client=\"cluster:{}\"}} 1", a)) != std::string::npos;
+        });
+        BOOST_TEST(connected == 3);
         w.stop();
         BOOST_TEST(co_await eventually([&] { return *done; }, 30s));
         routed_nodes = cc.routed().stats().nodes;
@@ -210,6 +235,14 @@ BOOST_AUTO_TEST_CASE(a_partitioned_stream_on_one_server_is_read_in_one_worker) {
         BOOST_TEST(co_await eventually([&] { return t.seen.size() == 40u; }, 20s));
         w.stop();
         BOOST_TEST(co_await eventually([&] { return *done; }, 30s));
+
+        // Run again, cancelled from outside (`||` cancels the loser and waits for it): the
+        // partitions' worker has drained when it completes, and the counters carry over.
+        using namespace asio::experimental::awaitable_operators;
+        auto const r = co_await (w.run() || sleep_for(300ms));
+        BOOST_TEST(r.index() == 1u);
+        BOOST_TEST(w.stats().total.consumers == 0u);
+        BOOST_TEST(w.workers().size() == 1u);
         cl.close();
     });
     BOOST_TEST(t.per_key.size() == 4u);
@@ -217,6 +250,23 @@ BOOST_AUTO_TEST_CASE(a_partitioned_stream_on_one_server_is_read_in_one_worker) {
         BOOST_TEST(n == 10u, key);
     BOOST_TEST(w.stats().partitions.size() == 1u);
     BOOST_TEST(w.stats().total.acked == 40u);
+}
+
+// A partition count the naming cannot make, or a marker prefix with its own hash tag on a
+// cluster, is refused at construction.
+BOOST_AUTO_TEST_CASE(bad_partition_settings_are_refused_up_front) {
+    redis_server srv;
+    asio::io_context ioc;
+    client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+    BOOST_CHECK_THROW((partitioned_worker{cl, {.stream = "s", .group = "g"}, 0}), std::invalid_argument);
+    BOOST_CHECK_THROW((partitioned_worker{cl, {.stream = "", .group = "g"}, 2}), std::invalid_argument);
+    BOOST_CHECK_THROW((partitioned_producer{cl, "s", 0}), std::invalid_argument);
+    cluster_client cc{ioc.get_executor(), cfg_for(srv), quiet()};
+    worker_options tagged{.stream = "s", .group = "g"};
+    tagged.idempotency.key_prefix = "done:{x}:";
+    BOOST_CHECK_THROW((partitioned_worker{cc, tagged, 2}), std::invalid_argument);
+    cc.close();
+    cl.close();
 }
 
 // A master without a replica stops answering (SIGSTOP): once the others mark it failed the

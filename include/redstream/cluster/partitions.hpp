@@ -31,7 +31,8 @@ namespace redstream::cluster {
 /// std::invalid_argument if `stream` holds '{' or '}' (its text would be the hash tag).
 [[nodiscard]] std::string partition_key(std::string_view stream, std::size_t index, std::size_t count);
 
-/// Every partition key of `stream`, in partition order.
+/// Every partition key of `stream`, in partition order. Throws std::invalid_argument for a
+/// count of 0 or above 16384, an empty name, or one partition_key() refuses.
 [[nodiscard]] std::vector<std::string> partition_keys(std::string_view stream, std::size_t count);
 
 /// The partition of a message whose routing key is `key`: FNV-1a (64-bit) of the key's bytes,

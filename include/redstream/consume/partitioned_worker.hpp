@@ -74,8 +74,12 @@ public:
 
     /// The handler for every partition (before run()).
     void on_message(handler h);
-    /// Runs every partition until stop(); completes when they all have drained. A partition
-    /// whose worker ended on its own (run() threw) is started again by the supervisor (cluster).
+    /// Runs every partition until stop(); completes when they all have drained. Cancelling it
+    /// is a stop(): the partitions drain, then it throws operation_aborted (as worker::run()).
+    /// On one server, its worker's exception is rethrown after the drain; on a cluster, a
+    /// partition whose worker threw is started again with backoff (0.5 s doubling to 30 s).
+    /// Throws std::logic_error without a handler, or when already running. May run again
+    /// after it returned.
     boost::asio::awaitable<void> run();
     /// Asks every partition to stop, as worker::stop(). Idempotent.
     void stop();
@@ -84,6 +88,11 @@ public:
     [[nodiscard]] partitioned_worker_stats stats() const;
     /// Every partition key, in partition order.
     [[nodiscard]] std::vector<std::string> const& keys() const noexcept;
+    /// The workers running now (one, or one per partition that has a master), for metrics:
+    /// valid until the executor runs something else (a move replaces a partition's worker).
+    [[nodiscard]] std::vector<worker*> workers() const;
+    /// The options it was made with (`stream` is the logical stream).
+    [[nodiscard]] worker_options const& options() const noexcept;
 
 private:
     struct state;

@@ -12,13 +12,15 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace redstream {
 
 /// A Redis Cluster: a redstream::client for each master, opened the first time something goes
 /// there, and a cluster_connection that routes commands over the same connections, so each
-/// master has exactly one multiplexed connection from this process. Workers of partitioned
+/// master has one multiplexed connection from this process (a seed asked for the slot map that
+/// is not a master by the same address gets a client too; clients are kept until close()). Workers of partitioned
 /// streams run on the client of the master that owns their partition, where keyspace
 /// notifications for it are published (they are local to a node).
 ///
@@ -37,8 +39,9 @@ public:
     cluster_client& operator=(cluster_client const&) = delete;
 
     /// True when `seed` is a Redis Cluster: config::cluster says so, or (automatic) INFO cluster
-    /// on a short-lived connection answers `cluster_enabled:1`. Throws
-    /// boost::system::system_error when automatic and the node cannot be asked.
+    /// on a short-lived connection to the seed (then each of config::extra_seeds until one
+    /// answers) says `cluster_enabled:1`. Throws boost::system::system_error with the last
+    /// node's error when automatic and none can be asked.
     static boost::asio::awaitable<bool> is_cluster(config const& seed, logger log = {});
 
     /// Routed commands: split per master, MOVED and ASK followed (cluster_connection).
@@ -66,6 +69,9 @@ public:
     [[nodiscard]] config const& get_config() const noexcept;
     /// The masters' clients made so far, by "host:port".
     [[nodiscard]] std::vector<std::string> node_addresses() const;
+    /// The masters' clients made so far with their "host:port" (metrics, health). The pointers
+    /// stay valid until the cluster_client is destroyed.
+    [[nodiscard]] std::vector<std::pair<std::string, client*>> node_clients() const;
 
     /// Closes the routed connection and every master's client. Idempotent and final.
     void close();

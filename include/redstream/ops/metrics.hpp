@@ -8,7 +8,9 @@
 #include <redstream/scaling/autoscaler.hpp>
 #include <redstream/io/client.hpp>
 #include <redstream/scaling/group_sampler.hpp>
+#include <redstream/consume/partitioned_worker.hpp>
 #include <redstream/consume/worker.hpp>
+#include <redstream/io/cluster_client.hpp>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -61,6 +63,13 @@ public:
     /// Reports `w`'s counters, gauges and histograms (labels `stream`, the worker's streams
     /// joined with ",", and `group`), and samples its groups (per stream) through its client.
     void add(worker& w) { workers_.push_back(&w); }
+    /// Reports each partition's worker as add(worker&) does (label `stream` the partition key;
+    /// sum over `stream` for the group's totals), samples each partition's group on its master,
+    /// and counts partition moves (`redstream_partition_moves_total`).
+    void add(partitioned_worker& w) { partitioned_.push_back(&w); }
+    /// Reports a cluster: each master's client as add(client&) does, named `<name>:<host:port>`
+    /// (and checked as connected), redirects by kind, retries and slot-map refreshes.
+    void add(cluster_client& c, std::string name = "cluster") { clusters_.push_back({&c, std::move(name)}); }
     /// Reports `a`'s desired consumers and decisions. These series carry no label, so register
     /// at most one autoscaler per registry.
     void add(autoscaler& a) { scalers_.push_back(&a); }
@@ -95,9 +104,20 @@ private:
         std::string name;
     };
 
+    struct named_cluster {
+        cluster_client* c;
+        std::string name;
+    };
+    // Every worker now: the added ones, then each partitioned worker's current ones.
+    [[nodiscard]] std::vector<worker*> all_workers() const;
+    // Every client now: the added ones, then each cluster's masters, with their names.
+    [[nodiscard]] std::vector<named_client> all_clients() const;
+
     health_options health_;
     std::vector<named_client> clients_;
     std::vector<worker*> workers_;
+    std::vector<partitioned_worker*> partitioned_;
+    std::vector<named_cluster> clusters_;
     std::vector<autoscaler*> scalers_;
 };
 

@@ -158,6 +158,9 @@ BOOST_AUTO_TEST_CASE(partitions_spread_evenly_over_the_slot_slices) {
     }
     BOOST_TEST(cluster::partition_key("orders", 0, 3) == "orders:{" + cluster::partition_tag(0, 3) + "}");
     BOOST_CHECK_THROW((void)cluster::partition_tag(3, 3), std::invalid_argument);
+    BOOST_CHECK_THROW((void)cluster::partition_keys("orders", 0), std::invalid_argument);
+    BOOST_CHECK_THROW((void)cluster::partition_keys("orders", 16385), std::invalid_argument);
+    BOOST_CHECK_THROW((void)cluster::partition_keys("", 3), std::invalid_argument);
     BOOST_CHECK_THROW((void)cluster::partition_tag(0, 0), std::invalid_argument);
     BOOST_CHECK_THROW((void)cluster::partition_key("{orders}", 0, 3), std::invalid_argument);
     BOOST_CHECK_THROW((void)cluster::partition_key("a}b", 0, 3), std::invalid_argument);

@@ -97,6 +97,10 @@ BOOST_AUTO_TEST_CASE(cluster_urls_name_several_seeds_and_the_mode) {
     BOOST_CHECK_THROW(config::from_url("redis://h?cluster=maybe"), boost::system::system_error);
     BOOST_CHECK_THROW(config::from_url("redis://h,,k"), boost::system::system_error);
     BOOST_CHECK_THROW(config::from_url("redis://h,k:0"), boost::system::system_error);
+    BOOST_CHECK_THROW(config::from_url("redis://,k:7000"), boost::system::system_error);
+    BOOST_CHECK_THROW(config::from_url("redis://h,k,"), boost::system::system_error);
+    BOOST_CHECK_THROW(config::from_url("redis://h,"), boost::system::system_error);
+    BOOST_CHECK_THROW(config::from_url("redis://h,k:"), boost::system::system_error);
 }
 
 BOOST_AUTO_TEST_CASE(bad_urls_fail_without_leaking_the_password) {
