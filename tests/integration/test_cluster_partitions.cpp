@@ -171,7 +171,8 @@ BOOST_AUTO_TEST_CASE(a_partitioned_stream_spreads_over_the_masters_and_is_consum
 
 // The slot of one partition moves to another master (IMPORTING, MIGRATING, MIGRATE of the
 // stream key with its group and pending list, then SETSLOT NODE everywhere) while the worker
-// runs: its worker restarts there, and what is published after the move is consumed too.
+// runs: its worker restarts there, what is published after the move is consumed too, and its
+// wake-ups now come from the new master.
 BOOST_AUTO_TEST_CASE(a_partition_worker_follows_its_slot_to_the_new_master) {
     redis_cluster cluster{3};
     asio::io_context ioc;
@@ -180,7 +181,10 @@ BOOST_AUTO_TEST_CASE(a_partition_worker_follows_its_slot_to_the_new_master) {
     partitioned_producer producer{cc, "jobs", partitions};
     worker_options opts{.stream = "jobs", .group = "g", .start_id = "0", .consumers = 1, .batch = 20};
     opts.drain_timeout = 2000ms;
+    opts.idle_poll_interval = 10000ms; // a wake-up that arrives sooner came from the new master's events
     partitioned_worker w{cc, opts, partitions};
+    for (auto const& n : cluster.nodes()) // keyspace notifications are local to each node
+        BOOST_TEST(n->cli({"CONFIG", "SET", "notify-keyspace-events", "Kt"}) == "OK");
     partition_tally t;
     t.attach(w);
     auto const moving = cluster::partition_key("jobs", 0, partitions);
@@ -210,6 +214,21 @@ BOOST_AUTO_TEST_CASE(a_partition_worker_follows_its_slot_to_the_new_master) {
         BOOST_TEST(w.stats().moves == 1u);
         BOOST_TEST(co_await eventually([&] { return pending_on(target, moving, "g") == 0u; }, 10s));
         BOOST_TEST(cc.routed().stats().moved > 0u);
+
+        // Wake-ups follow the owner: the moved partition's parked consumer hears the new
+        // master's keyspace event, well within the 10 s poll interval.
+        BOOST_TEST((w.stats().partitions[0].stats.wakeup == wakeup_mode::keyspace));
+        BOOST_TEST(co_await eventually([&] { return w.stats().partitions[0].stats.parked == 1u; }, 10s));
+        auto const before = t.per_key[moving];
+        auto const sent = std::chrono::steady_clock::now();
+        field_list const one{{"n", "after-the-move"}};
+        co_await cc.publish(moving, one);
+        BOOST_TEST(co_await eventually([&] { return t.per_key[moving] == before + 1; }, 15s));
+        auto const woke = std::chrono::steady_clock::now() - sent;
+        BOOST_TEST(woke < 2000ms, "woke after " << std::chrono::duration_cast<std::chrono::milliseconds>(woke).count()
+                                                << " ms");
+        BOOST_TEST_MESSAGE("moved partition woke " << std::chrono::duration_cast<std::chrono::microseconds>(woke).count()
+                                                   << " us after the publish");
         w.stop();
         BOOST_TEST(co_await eventually([&] { return *done; }, 30s));
         cc.close();
