@@ -309,6 +309,7 @@ int cmd_consume(args& a) {
             "usage: redstream consume STREAM GROUP [--url URL] [--consumer PREFIX] [--exec CMD] [--stdin-timeout MS]\n"
             "                         [--start-id ID] [--min-idle MS] [--max-deliveries N] [--count N]\n"
             "                         [--consumers N] [--drain-timeout MS] [--metrics-port PORT]\n"
+            "                         [--partitions N [--assignment shared|owned] [--lease-ttl MS] [--member NAME]]\n"
             "Consumes STREAM with GROUP (created at --start-id, default $, if missing). Each message is printed as\n"
             "one JSON line and acknowledged; with --exec, CMD runs per message with the JSON on stdin: exit 0\n"
             "acks, anything else leaves it pending (redelivered after --min-idle ms, default 60000; moved to\n"
@@ -320,7 +321,10 @@ int cmd_consume(args& a) {
             "A second signal stops at once; the messages in hand stay pending.\n"
             "--partitions N consumes the N partition keys of STREAM (see produce --partitions): one worker\n"
             "reading them all on one server; on a Redis Cluster one per partition on its master, following\n"
-            "slot moves (--consumers per partition there). Not yet with --metrics-port.\n");
+            "slot moves (--consumers per partition there). Not yet with --metrics-port.\n"
+            "--assignment owned (with --partitions): each partition is read by one process at a time, in order\n"
+            "(a lease in Redis per partition; --lease-ttl MS, default 10000; --member NAME, default\n"
+            "PREFIX.<host>.<pid>); the processes split the partitions between them. Default: shared.\n");
         return exit_ok;
     }
     auto url = a.option_or("--url", "");
@@ -338,6 +342,16 @@ int cmd_consume(args& a) {
     auto const partitions = a.number_or("--partitions", 0);
     if (partitions > 0 && metrics_port)
         throw cli_error(exit_usage, "--metrics-port does not cover --partitions yet");
+    assignment_options assignment;
+    auto const mode = a.option_or("--assignment", "shared");
+    if (mode == "owned")
+        assignment.mode = partition_assignment::owned;
+    else if (mode != "shared")
+        throw cli_error(exit_usage, fmt::format("--assignment {}: expected shared or owned", mode));
+    assignment.lease_ttl = milliseconds(a.number_or("--lease-ttl", 10000));
+    assignment.member = a.option_or("--member", "");
+    if (assignment.mode == partition_assignment::owned && partitions == 0)
+        throw cli_error(exit_usage, "--assignment owned needs --partitions");
     auto pos = a.positionals();
     if (pos.size() != 2)
         throw cli_error(exit_usage, "usage: redstream consume STREAM GROUP (see --help)");
@@ -375,9 +389,9 @@ int cmd_consume(args& a) {
             std::unique_ptr<partitioned_worker> w;
             if (co_await cluster_client::is_cluster(cfg)) {
                 cluster = std::make_unique<cluster_client>(s.io().get_executor(), cfg, s.client().get_logger());
-                w = std::make_unique<partitioned_worker>(*cluster, o, partitions);
+                w = std::make_unique<partitioned_worker>(*cluster, o, partitions, assignment);
             } else {
-                w = std::make_unique<partitioned_worker>(s.client(), o, partitions);
+                w = std::make_unique<partitioned_worker>(s.client(), o, partitions, assignment);
             }
             asio::signal_set sigchld{s.io(), SIGCHLD};
             exec_context x{exec.value_or(""), stdin_timeout, children, sigchld};
@@ -387,9 +401,11 @@ int cmd_consume(args& a) {
                       reap_abandoned(sigchld, children));
             children.kill_and_reap_all();
             auto const st = w->stats();
-            fmt::print(stderr, "consumed {} ({} partitions, {} moved): {} handled, {} acked, {} failed, {} dead-lettered\n",
-                       o.stream, partitions, st.moves, st.total.handled, st.total.acked, st.total.failed,
-                       st.total.dead_lettered);
+            fmt::print(stderr,
+                       "consumed {} ({} partitions, {} moved, {} leases taken): {} handled, {} acked, {} failed, {} "
+                       "dead-lettered\n",
+                       o.stream, partitions, st.moves, st.leases_acquired, st.total.handled, st.total.acked,
+                       st.total.failed, st.total.dead_lettered);
             if (cluster)
                 cluster->close();
         });

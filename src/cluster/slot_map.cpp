@@ -4,6 +4,12 @@
 
 namespace redstream::cluster {
 
+std::string to_string(node_address const& n) {
+    std::string out = n.host;
+    out.append(":").append(std::to_string(n.port));
+    return out;
+}
+
 slot_map::slot_map() : owner_(slot_count, no_owner) {}
 
 slot_map slot_map::from_reply(cluster_slots const& reply, std::string_view asked_host) {

@@ -1,4 +1,5 @@
 #include "consume/worker_impl.hpp"
+#include "consume/identity.hpp"
 
 #include "io/client_internals.hpp"
 #include "io/report_exception.hpp"
@@ -23,6 +24,13 @@ namespace redstream {
 
 namespace detail {
 
+std::string default_identity() {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0)
+        std::snprintf(host, sizeof host, "host");
+    return fmt::format("{}.{}", host, ::getpid());
+}
+
 using namespace asio::experimental::awaitable_operators;
 
 asio::awaitable<bool> wake_signal::wait(milliseconds limit) {
@@ -39,12 +47,6 @@ asio::awaitable<bool> wake_signal::wait(milliseconds limit) {
 
 namespace {
 
-std::string default_identity() {
-    char host[256] = {};
-    if (::gethostname(host, sizeof host - 1) != 0)
-        std::snprintf(host, sizeof host, "host");
-    return fmt::format("{}.{}", host, ::getpid());
-}
 
 // The default per-consumer bound leaves room for the read depth's ceiling (8 reads of a batch)
 // plus the batch in hand and the acks still travelling: 16 batches. A fixed number capped the

@@ -27,7 +27,7 @@ struct cluster_client::state {
     client* node(cluster::node_address const& n) {
         if (closed)
             return nullptr;
-        auto const address = fmt::format("{}:{}", n.host, n.port);
+        auto const address = cluster::to_string(n);
         if (auto it = nodes.find(address); it != nodes.end())
             return it->second.get();
         config cfg = seed;

@@ -45,8 +45,6 @@ std::vector<routing_unit> units_of(std::vector<cluster::routed_command> const& c
     return units;
 }
 
-std::string address_of(cluster::node_address const& n) { return fmt::format("{}:{}", n.host, n.port); }
-
 // A reply made up here: the error a command gets when its slot has no master.
 cluster::recorded_reply error_reply(std::string text) {
     cluster::recorded_reply r;
@@ -131,7 +129,7 @@ private:
 connection* cluster_connection_impl::node(cluster::node_address const& n) {
     if (closed_)
         return nullptr;
-    auto const address = address_of(n);
+    auto const address = cluster::to_string(n);
     auto it = conns_.find(address);
     if (it != conns_.end())
         return it->second;
@@ -195,7 +193,7 @@ asio::awaitable<error_code> cluster_connection_impl::refresh() {
             ++stats_.refreshes;
             break;
         }
-        log_.log(log_level::warn, fmt::format("cluster: CLUSTER SLOTS from {} failed: {}", address_of(n), ec.message()));
+        log_.log(log_level::warn, fmt::format("cluster: CLUSTER SLOTS from {} failed: {}", cluster::to_string(n), ec.message()));
     }
     last_refresh_ = closed_ ? make_error_code(errc::closed) : ec;
     refreshing_ = false;
@@ -300,7 +298,7 @@ asio::awaitable<std::pair<error_code, std::size_t>> cluster_connection_impl::exe
                 wait_first = true;
                 continue;
             }
-            auto& b = batches[address_of(*target)];
+            auto& b = batches[cluster::to_string(*target)];
             b.node = *target;
             b.req.get_options() = req->get_options();
             b.units.push_back(u);

@@ -129,6 +129,29 @@ void add_sample(metric_family& f, label_list labels, double value) {
     f.samples.push_back(metric_sample{.labels = std::move(labels), .value = value, .buckets = {}, .sum = 0, .count = 0});
 }
 
+// Owned assignment's figures, for the partitioned workers that use it.
+void collect_owned_metrics(std::vector<metric_family>& out, std::vector<partitioned_worker*> const& workers) {
+    std::vector<partitioned_worker*> owned;
+    for (auto* p : workers)
+        if (p->assignment().mode == partition_assignment::owned)
+            owned.push_back(p);
+    if (owned.empty())
+        return;
+    auto& held = add_family(out, "redstream_partitions_owned", metric_type::gauge,
+                            "Partitions whose lease this member holds (owned assignment).");
+    auto& members = add_family(out, "redstream_partition_members", metric_type::gauge,
+                               "Live members of the group last seen (owned assignment).");
+    auto& lost = add_family(out, "redstream_partition_leases_lost_total", metric_type::counter,
+                            "Leases found held by another member, or not renewed in time.");
+    for (auto* p : owned) {
+        auto const st = p->stats();
+        label_list const labels{{"stream", p->options().stream}, {"group", p->options().group}};
+        add_sample(held, labels, static_cast<double>(st.owned));
+        add_sample(members, labels, static_cast<double>(st.members));
+        add_sample(lost, labels, static_cast<double>(st.leases_lost));
+    }
+}
+
 // Cumulative buckets, the last one +Inf (the histogram's overflow count).
 void add_histogram_sample(metric_family& f, label_list labels, histogram const& h) {
     metric_sample s{.labels = std::move(labels), .value = 0, .buckets = {}, .sum = h.sum(), .count = h.count()};
@@ -347,7 +370,9 @@ health_report metrics_registry::evaluate(registry_sample const& sampled) const {
 
 std::vector<metric_family> metrics_registry::collect(registry_sample const& sampled) const {
     std::vector<metric_family> out;
-    out.reserve(48);
+    // The collectors hold references to several families at once: no reallocation may move
+    // them. Room for more than every family this emits (about 60).
+    out.reserve(128);
     collect_worker_metrics(out, all_workers());
     auto const clients = all_clients();
     std::vector<named_connection> connections;
@@ -362,6 +387,7 @@ std::vector<metric_family> metrics_registry::collect(registry_sample const& samp
         for (auto* p : partitioned_)
             add_sample(moves, {{"stream", p->options().stream}, {"group", p->options().group}},
                        static_cast<double>(p->stats().moves));
+        collect_owned_metrics(out, partitioned_);
     }
     collect_group_metrics(out, sampled.groups);
     collect_autoscaler_metrics(out, scalers_);

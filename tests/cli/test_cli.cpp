@@ -478,8 +478,19 @@ BOOST_AUTO_TEST_CASE(produce_and_consume_partitions_on_a_cluster) {
     for (auto at = groups_json.out.find("\"lag\":0,"); at != std::string::npos; at = groups_json.out.find("\"lag\":0,", at + 1))
         ++drained;
     BOOST_TEST(drained == 6u, groups_json.out);
+    // Owned: one process takes every partition's lease, reads them in order, gives them back.
+    auto owned = cli(fmt::format("consume orders owned --start-id 0 --partitions 6 --assignment owned --lease-ttl 1000 "
+                                 "--count 32 --url {}",
+                                 cluster.url()));
+    BOOST_TEST(owned.code == 0, owned.err);
+    BOOST_TEST(std::count(owned.out.begin(), owned.out.end(), '\n') == 32);
+    BOOST_TEST(contains(owned.err, "6 leases taken"), owned.err);
     auto bad = cli(fmt::format("produce orders k=v --key k --url {}", cluster.url()));
     BOOST_TEST(bad.code == 2);
+    auto bad_mode = cli(fmt::format("consume orders g --partitions 6 --assignment mine --url {}", cluster.url()));
+    BOOST_TEST(bad_mode.code == 2, bad_mode.err);
+    auto owned_alone = cli(fmt::format("consume orders g --assignment owned --url {}", cluster.url()));
+    BOOST_TEST(owned_alone.code == 2, owned_alone.err);
 }
 
 BOOST_AUTO_TEST_CASE(dlq_list_replay_and_purge) {

@@ -28,6 +28,9 @@ struct node_address {
     }
 };
 
+/// "host:port", as MOVED and the logs write it (IPv6 hosts unbracketed, as Redis does).
+[[nodiscard]] std::string to_string(node_address const& n);
+
 /// One entry of CLUSTER SLOTS: a range of slots, its master and its replicas.
 struct slot_range {
     std::uint16_t first = 0; ///< the first slot of the range

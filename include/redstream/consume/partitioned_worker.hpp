@@ -7,6 +7,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -15,11 +16,36 @@
 
 namespace redstream {
 
+/// How the processes running partitioned_workers of one group share the partitions.
+enum class partition_assignment {
+    /// Every worker reads every partition; the group gives each entry to one consumer.
+    /// At-least-once, no order. Nothing to coordinate.
+    shared,
+    /// Each partition is read by one member at a time (a lease in Redis), with one consumer:
+    /// entries of a partition are handled in order. Members agree on who owns what by
+    /// rendezvous hashing over the live members (cluster::assign_partitions()).
+    owned,
+};
+
+/// Owned assignment's settings (partitioned_worker's last constructor argument).
+struct assignment_options {
+    partition_assignment mode = partition_assignment::shared; ///< shared (the default) or owned
+    /// Owned: how long a lease and a membership last without renewal. The worker renews both
+    /// every `lease_ttl / 10` (20 ms to 1 s), stops reading a partition whose lease it could
+    /// not renew for `lease_ttl / 2`, and a crashed member's partitions move on after at most
+    /// `lease_ttl`.
+    std::chrono::milliseconds lease_ttl{10000};
+    /// Owned: this member's name, unique per process. Empty: `<consumer_prefix>.<identity>`
+    /// (identity as worker_options::identity: `<hostname>.<pid>` when empty).
+    std::string member{};
+};
+
 /// One partition as a partitioned_worker runs it.
 struct partition_stats {
     std::string key;    ///< the partition's stream key
     std::string node;   ///< "host:port" of the master it is read from now (cluster; empty on one server)
     worker_stats stats; ///< its worker's figures, counters summed over the workers it moved through
+    bool owned = false; ///< owned assignment: this member holds the partition's lease now
 };
 
 /// A partitioned_worker's figures.
@@ -29,12 +55,21 @@ struct partitioned_worker_stats {
     std::uint64_t moves = 0;   ///< partitions restarted on another master after their slot moved
     std::uint64_t refreshes = 0; ///< slot maps read by the supervisor
     std::uint64_t unassigned = 0; ///< supervisor rounds with a partition whose master was unknown
+    // Owned assignment (all 0 when shared):
+    std::size_t members = 0;          ///< live members last seen (this one included)
+    std::size_t owned = 0;            ///< partitions whose lease this member holds now
+    std::uint64_t leases_acquired = 0; ///< leases taken (a partition started here)
+    std::uint64_t leases_released = 0; ///< leases given back (a partition handed over, or at stop)
+    std::uint64_t leases_lost = 0;     ///< leases found held by another, or not renewed in time
+    std::uint64_t heartbeat_errors = 0; ///< membership or lease renewals that failed
 };
 
 /// Consumes every partition of `opts.stream` (cluster::partition_keys() of it, `partitions`
-/// keys) in `opts.group`, with one handler. Assignment is **shared**: every process running a
-/// partitioned_worker of the group reads every partition, and the group hands each entry to
-/// one consumer; order is not kept across or within partitions once several consumers read.
+/// keys) in `opts.group`, with one handler.
+///
+/// **Shared assignment** (the default): every process running a partitioned_worker of the
+/// group reads every partition, and the group hands each entry to one consumer; order is not
+/// kept across or within partitions once several consumers read.
 ///
 /// - On one server (the client constructor), a single redstream::worker reads all partitions
 ///   in one XREADGROUP; `opts.consumers` consumers in all.
@@ -49,24 +84,38 @@ struct partitioned_worker_stats {
 ///   messages pending) and started on the new owner under the same consumer names, which
 ///   re-reads their pending lists there (the PEL moves with the key).
 ///
+/// **Owned assignment** (assignment_options::mode): the members (processes) of the group agree
+/// by rendezvous hashing over the live members which member owns each partition, ⌊P/M⌋ or
+/// ⌈P/M⌉ each. A member reads only the partitions whose lease it holds, each with its own
+/// worker of one consumer (so `opts.consumers` must be 1), on one server or on the partition's
+/// master. Handing over: the old owner drains (handlers finish, acks flushed), then gives the
+/// lease back, then the new owner takes it, claims every entry still pending in the partition
+/// for its consumer (XAUTOCLAIM, min idle 0: a crashed owner's entries come first, not after
+/// `min_idle`) and reads on. Guarantee: entries of one partition are handled one at a time, in
+/// id order, except entries retried (outcome retry, a throw) or claimed, which come after the
+/// entries read meanwhile; and a handler still running `lease_ttl / 2` after the last renewal
+/// (a member cut off from Redis) may overlap the next owner's. Keys:
+/// `<stream>:members:<group>` (a sorted set) and `<partition key>:lease:<group>`.
+///
 /// Per-partition keys: the dead-letter stream of each partition is `<key>:dlq` by default. On
 /// a cluster, a `opts.dead_letter_stream` becomes cluster::partition_key() of it for each
 /// partition, and idempotency markers get the partition's hash tag after `key_prefix`
 /// (`<prefix>{<tag>}:<key>`), so the ack script's keys share one slot. Markers are then per
 /// partition: route by the same field as idempotency::key_field so duplicates meet.
 ///
-/// Throws std::invalid_argument for `opts.streams` not empty, no `opts.stream`, or a partition
-/// count the naming refuses (cluster::partition_key()).
+/// Throws std::invalid_argument for `opts.streams` not empty, no `opts.stream`, a partition
+/// count the naming refuses (cluster::partition_key()), or owned assignment with
+/// `opts.consumers` other than 1 or a `lease_ttl` under 100 ms.
 ///
 /// **Lifetimes**: the (cluster) client must outlive the worker and its run().
 class partitioned_worker {
 public:
     using handler = worker::handler; ///< as worker::on_message()
 
-    /// Every partition of `opts.stream` on one server, read by one worker.
-    partitioned_worker(client& c, worker_options opts, std::size_t partitions);
+    /// Every partition of `opts.stream` on one server: shared, one worker reads them all.
+    partitioned_worker(client& c, worker_options opts, std::size_t partitions, assignment_options a = {});
     /// Every partition of `opts.stream` on a cluster, one worker per partition on its master.
-    partitioned_worker(cluster_client& c, worker_options opts, std::size_t partitions);
+    partitioned_worker(cluster_client& c, worker_options opts, std::size_t partitions, assignment_options a = {});
     /// Asks run() to stop (as stop()).
     ~partitioned_worker();
     partitioned_worker(partitioned_worker const&) = delete;
@@ -93,10 +142,13 @@ public:
     [[nodiscard]] std::vector<worker*> workers() const;
     /// The options it was made with (`stream` is the logical stream).
     [[nodiscard]] worker_options const& options() const noexcept;
+    /// Its assignment settings (`member` filled in when owned).
+    [[nodiscard]] assignment_options const& assignment() const noexcept;
 
 private:
     struct state;
-    static std::shared_ptr<state> make_state(worker_options opts, std::size_t partitions, bool per_partition);
+    static std::shared_ptr<state> make_state(worker_options opts, std::size_t partitions, assignment_options a,
+                                             bool per_partition);
     std::shared_ptr<state> state_;
 };
 

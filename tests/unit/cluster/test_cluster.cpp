@@ -4,6 +4,7 @@
 #include <redstream/cluster/key_slot.hpp>
 #include <redstream/cluster/partitions.hpp>
 #include <redstream/cluster/redirect.hpp>
+#include <redstream/cluster/rendezvous.hpp>
 #include <redstream/cluster/slot_map.hpp>
 #include <redstream/protocol/adapter.hpp>
 #include <redstream/protocol/request.hpp>
@@ -177,6 +178,60 @@ BOOST_AUTO_TEST_CASE(routing_keys_map_stably_to_partitions) {
         BOOST_TEST(n > 800u);
         BOOST_TEST(n < 1200u);
     }
+}
+
+namespace {
+
+std::vector<std::size_t> owned_counts(std::vector<std::size_t> const& owner, std::size_t members) {
+    std::vector<std::size_t> n(members);
+    for (auto o : owner)
+        ++n.at(o);
+    return n;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(owned_partitions_are_balanced_agreed_on_and_move_little) {
+    auto const keys = cluster::partition_keys("orders", 12);
+    std::vector<std::string> three{"pod-a", "pod-b", "pod-c"};
+    auto const by_three = cluster::assign_partitions(keys, three);
+    for (auto n : owned_counts(by_three, 3))
+        BOOST_TEST(n == 4u);
+    // Another process lists the members in another order: the same owners.
+    std::vector<std::string> shuffled{"pod-c", "pod-a", "pod-b"};
+    auto const other = cluster::assign_partitions(keys, shuffled);
+    for (std::size_t p = 0; p < keys.size(); ++p)
+        BOOST_TEST(shuffled[other[p]] == three[by_three[p]]);
+
+    // A fourth member: 3 each, and most partitions stay where they were.
+    auto four = three;
+    four.emplace_back("pod-d");
+    auto const by_four = cluster::assign_partitions(keys, four);
+    std::size_t moved = 0;
+    for (std::size_t p = 0; p < keys.size(); ++p)
+        moved += four[by_four[p]] != three[by_three[p]];
+    for (auto n : owned_counts(by_four, 4))
+        BOOST_TEST(n == 3u);
+    BOOST_TEST(moved >= 3u); // the newcomer's share...
+    BOOST_TEST(moved <= 6u); // ...and few others
+
+    // Uneven splits: floor or ceil each, never an idle member while another has two more.
+    std::vector<std::string> five{"a", "b", "c", "d", "e"};
+    for (auto n : owned_counts(cluster::assign_partitions(keys, five), 5)) {
+        BOOST_TEST(n >= 2u);
+        BOOST_TEST(n <= 3u);
+    }
+    std::vector<std::string> many;
+    for (int i = 0; i < 20; ++i)
+        many.push_back("m" + std::to_string(i));
+    for (auto n : owned_counts(cluster::assign_partitions(keys, many), 20))
+        BOOST_TEST(n <= 1u);
+    BOOST_TEST(cluster::assign_partitions(keys, {}) == std::vector<std::size_t>(12, SIZE_MAX));
+    BOOST_TEST(cluster::assign_partitions({}, three).empty());
+
+    // The weight is part of the assignment every process must agree on: pinned.
+    BOOST_TEST(cluster::rendezvous_weight("a", "b") != cluster::rendezvous_weight("ab", ""));
+    BOOST_TEST(cluster::rendezvous_weight("pod-a", "orders:{p0-0}") == 0x8fd47b3cb7d83ull); // computed independently
 }
 
 BOOST_AUTO_TEST_CASE(a_requests_commands_split_with_their_routing_keys) {
