@@ -198,17 +198,23 @@ std::string fields_json(std::size_t count, std::function<field_view(std::size_t)
     return out;
 }
 
-asio::awaitable<void> require_stream(redstream::client& c, std::string const& stream, bool may_be_missing) {
+asio::awaitable<bool> stream_present(redstream::client& c, std::string const& stream) {
     request r;
     r.push("TYPE", stream);
     std::string type;
     co_await c.connection().async_exec(r, adapt(type), asio::use_awaitable);
-    if (type == "none" && may_be_missing)
-        co_return;
     if (type == "none")
-        throw cli_error(exit_missing, fmt::format("stream '{}' does not exist", stream));
+        co_return false;
     if (type != "stream")
         throw cli_error(exit_wrong_type, fmt::format("'{}' is a {}, not a stream", stream, type));
+    co_return true;
+}
+
+asio::awaitable<void> require_stream(redstream::client& c, std::string const& stream, bool may_be_missing) {
+    // GCC 12 miscompiles a co_await inside `&&` (an illegal instruction at run time): named first.
+    bool const present = co_await stream_present(c, stream);
+    if (!present && !may_be_missing)
+        throw cli_error(exit_missing, fmt::format("stream '{}' does not exist", stream));
 }
 
 partition_targets::~partition_targets() {

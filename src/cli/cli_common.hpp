@@ -93,6 +93,8 @@ std::string json_string(std::string_view s);
 /// {"stream":..,"id":..,"fields":{..}} plus extra members already rendered as `"k":v`.
 std::string entry_json(std::string_view stream, entry_batch::entry_view const& e, std::string_view extra = {});
 
+/// True when `stream` exists; false when it does not; cli_error (wrong type) for another type.
+asio::awaitable<bool> stream_present(redstream::client& c, std::string const& stream);
 /// Throws cli_error(exit_wrong_type) if `stream` holds another type, and cli_error(exit_missing)
 /// if it does not exist, unless `may_be_missing` (commands that create it).
 asio::awaitable<void> require_stream(redstream::client& c, std::string const& stream, bool may_be_missing = false);

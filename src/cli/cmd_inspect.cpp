@@ -15,6 +15,7 @@
 
 #include <csignal>
 #include <map>
+#include <optional>
 #include <cstdio>
 
 namespace redstream::cli {
@@ -210,39 +211,100 @@ int cmd_groups(args& a) {
     return code;
 }
 
+namespace {
+
+struct pending_query {
+    std::uint64_t idle = 0;
+    std::optional<std::string> consumer;
+    std::uint64_t count = 100;
+    bool json = false;
+};
+
+asio::awaitable<std::vector<pending_entry>> pending_of(client& c, std::string const& stream, std::string const& group,
+                                                       pending_query const& q) {
+    request r;
+    if (q.consumer)
+        r.push("XPENDING", stream, group, "IDLE", q.idle, "-", "+", q.count, *q.consumer);
+    else
+        r.push("XPENDING", stream, group, "IDLE", q.idle, "-", "+", q.count);
+    std::vector<pending_entry> rows;
+    co_await c.connection().async_exec(r, adapt(rows), asio::use_awaitable);
+    co_return rows;
+}
+
+// One row; `stream` is printed only for partitions (the plain command keeps its columns and keys).
+void print_pending(pending_entry const& p, pending_query const& q, std::string const* stream) {
+    if (q.json) {
+        auto const where = stream ? fmt::format("\"stream\":{},", json_string(*stream)) : std::string{};
+        fmt::print("{{{}\"id\":\"{}\",\"consumer\":{},\"idle_ms\":{},\"deliveries\":{}}}\n", where, p.id.to_string(),
+                   json_string(p.consumer), p.idle_ms, p.deliveries);
+    } else if (stream) {
+        fmt::print("{:<28} {:<22} {:<40} {:>10} {:>10}\n", *stream, p.id.to_string(), p.consumer, p.idle_ms,
+                   p.deliveries);
+    } else {
+        fmt::print("{:<22} {:<40} {:>10} {:>10}\n", p.id.to_string(), p.consumer, p.idle_ms, p.deliveries);
+    }
+}
+
+} // namespace
+
 int cmd_pending(args& a) {
     if (a.help()) {
         fmt::print("usage: redstream pending STREAM GROUP [--url URL] [--idle MS] [--consumer C] [--count N] [--json]\n"
-                   "Pending entries, oldest first, with their consumer, idle time and delivery count.\n");
+                   "                         [--partitions N]\n"
+                   "Pending entries, oldest first, with their consumer, idle time and delivery count.\n"
+                   "--partitions N lists each partition key of STREAM (asked on its master on a Redis Cluster; up\n"
+                   "to --count each) with a STREAM column (\"stream\" in --json), then the total.\n");
         return exit_ok;
     }
     auto url = a.option_or("--url", "");
-    auto const idle = a.number_or("--idle", 0);
-    auto consumer = a.option("--consumer");
-    auto const count = a.number_or("--count", 100);
-    bool const json = a.flag("--json");
+    pending_query q;
+    q.idle = a.number_or("--idle", 0);
+    q.consumer = a.option("--consumer");
+    q.count = a.number_or("--count", 100);
+    q.json = a.flag("--json");
+    auto const partitions = a.number_or("--partitions", 0);
     auto pos = a.positionals();
     if (pos.size() != 2)
         throw cli_error(exit_usage, "usage: redstream pending STREAM GROUP (see --help)");
     session s{url};
     s.run([&]() -> asio::awaitable<void> {
-        co_await require_stream(s.client(), pos[0]);
-        request r;
-        if (consumer)
-            r.push("XPENDING", pos[0], pos[1], "IDLE", idle, "-", "+", count, *consumer);
-        else
-            r.push("XPENDING", pos[0], pos[1], "IDLE", idle, "-", "+", count);
-        std::vector<pending_entry> rows;
-        co_await s.client().connection().async_exec(r, adapt(rows), asio::use_awaitable);
-        if (!json)
-            fmt::print("{:<22} {:<40} {:>10} {:>10}\n", "ID", "CONSUMER", "IDLE-MS", "DELIVERIES");
-        for (auto const& p : rows) {
-            if (json)
-                fmt::print("{{\"id\":\"{}\",\"consumer\":{},\"idle_ms\":{},\"deliveries\":{}}}\n", p.id.to_string(),
-                           json_string(p.consumer), p.idle_ms, p.deliveries);
-            else
-                fmt::print("{:<22} {:<40} {:>10} {:>10}\n", p.id.to_string(), p.consumer, p.idle_ms, p.deliveries);
+        if (partitions == 0) {
+            co_await require_stream(s.client(), pos[0]);
+            auto const rows = co_await pending_of(s.client(), pos[0], pos[1], q);
+            if (!q.json)
+                fmt::print("{:<22} {:<40} {:>10} {:>10}\n", "ID", "CONSUMER", "IDLE-MS", "DELIVERIES");
+            for (auto const& p : rows)
+                print_pending(p, q, nullptr);
+            co_return;
         }
+        auto targets = co_await partition_clients(s, pos[0], partitions);
+        if (!q.json)
+            fmt::print("{:<28} {:<22} {:<40} {:>10} {:>10}\n", "STREAM", "ID", "CONSUMER", "IDLE-MS", "DELIVERIES");
+        std::size_t total = 0, present = 0, with_group = 0;
+        for (auto const& [key, on] : targets.keys) {
+            bool const present_here = co_await stream_present(*on, key);
+            if (!present_here)
+                continue; // a partition nothing was written to yet
+            ++present;
+            std::vector<pending_entry> rows;
+            try {
+                rows = co_await pending_of(*on, key, pos[1], q);
+            } catch (boost::system::system_error const& e) {
+                if (e.code() != server_errc::nogroup)
+                    throw;
+                continue; // the group reads other partitions only (created on first read)
+            }
+            ++with_group;
+            total += rows.size();
+            for (auto const& p : rows)
+                print_pending(p, q, &key);
+        }
+        if (with_group == 0)
+            throw cli_error(exit_missing, fmt::format("group '{}' exists on no partition of '{}'", pos[1], pos[0]));
+        if (!q.json)
+            fmt::print("{} pending listed over {} partitions ({} present, {} with the group)\n", total,
+                       targets.keys.size(), present, with_group);
     });
     return exit_ok;
 }

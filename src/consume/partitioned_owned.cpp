@@ -4,6 +4,11 @@
 #include <redstream/cluster/rendezvous.hpp>
 
 #include "consume/partitioned_state.hpp"
+#include "io/use_tuple.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include <fmt/format.h>
 
@@ -18,24 +23,27 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-// Often enough that a lease is renewed many times per TTL, rarely enough to cost nothing.
-std::chrono::milliseconds tick_of(std::chrono::milliseconds ttl) {
-    return std::clamp(ttl / 10, std::chrono::milliseconds{20}, std::chrono::milliseconds{1000});
-}
-
 } // namespace
+
+// Often enough that a lease is renewed many times per TTL, rarely enough to cost nothing.
+std::chrono::milliseconds partitioned_worker::state::owned_tick() const {
+    return std::clamp(assign.lease_ttl / 10, std::chrono::milliseconds{20}, std::chrono::milliseconds{1000});
+}
 
 // Each round: renew the membership, compute the assignment, take or renew the leases of the
 // partitions this member owns (or still drains), give back those handed over, and start or
-// stop the workers to match.
+// stop the workers to match. The lease watchdog runs beside it.
 asio::awaitable<void> partitioned_worker::state::supervise_owned() {
-    auto const tick = tick_of(assign.lease_ttl);
+    auto const tick = owned_tick();
+    if (!watchdog)
+        watchdog = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor);
+    watching = true;
+    asio::co_spawn(watchdog->get_executor(), watch_leases(shared_from_this(), ++watch_generation), asio::detached);
     auto last_refresh = clock::now();
     bool first = true;
     bool heartbeat_failing = false;
     std::vector<std::string> live{assign.member};
     while (!stopping) {
-        auto const sent = clock::now();
         std::string error;
         if (auto m = co_await leases->heartbeat(error)) {
             live = std::move(*m);
@@ -52,10 +60,10 @@ asio::awaitable<void> partitioned_worker::state::supervise_owned() {
         if (stopping)
             break;
         members = live.size();
-        co_await renew_leases(live, sent);
+        co_await renew_leases(live);
         if (stopping)
             break;
-        co_await give_back_leases(false);
+        co_await give_back_leases(give_back::handed_over);
         co_await refresh_map_if_needed(last_refresh, std::exchange(first, false));
         for (std::size_t p = 0; p < runs.size() && !stopping; ++p) {
             auto& r = runs[p];
@@ -73,21 +81,58 @@ asio::awaitable<void> partitioned_worker::state::supervise_owned() {
     }
 }
 
-// Leases are asked for the partitions this member owns and those it still drains; a lease
-// another member holds stops that partition here at once, and one not renewed for half its
-// TTL stops it too (the member may be cut off, and the lease about to go elsewhere).
-asio::awaitable<void> partitioned_worker::state::renew_leases(std::vector<std::string> const& live, clock::time_point sent) {
+// The members learn at once that this one is going (they reassign its partitions), but they
+// wait on its leases, renewed here until each partition has drained: a slow handler never
+// overlaps the next owner's.
+asio::awaitable<void> partitioned_worker::state::drain_owned() {
+    co_await leases->leave();
+    while (!all_done()) {
+        std::vector<std::size_t> draining;
+        for (std::size_t p = 0; p < runs.size(); ++p)
+            if (runs[p].running())
+                draining.push_back(p);
+        co_await hold_leases(draining);
+        co_await give_back_leases(give_back::finished);
+        if (!all_done())
+            co_await sleep(owned_tick()); // a worker that completes cuts it short
+    }
+    co_await give_back_leases(give_back::all);
+    watching = false;
+    if (watchdog)
+        watchdog->cancel();
+}
+
+asio::awaitable<void> partitioned_worker::state::watch_leases(std::shared_ptr<state> self, std::uint64_t generation) {
+    auto const tick = self->owned_tick();
+    auto const mine = [&] { return self->watching && self->watch_generation == generation; };
+    while (mine()) {
+        self->watchdog->expires_after(tick);
+        co_await self->watchdog->async_wait(detail::use_tuple);
+        if (mine())
+            self->stop_unrenewed();
+    }
+}
+
+// Leases are asked for the partitions this member owns and those it still drains.
+asio::awaitable<void> partitioned_worker::state::renew_leases(std::vector<std::string> const& live) {
     auto const owners = cluster::assign_partitions(keys, live);
     std::vector<std::size_t> asked;
-    std::vector<std::string> lease_keys;
     for (std::size_t p = 0; p < runs.size(); ++p) {
         auto& r = runs[p];
         r.wanted = owners[p] < live.size() && live[owners[p]] == assign.member;
-        if (r.wanted || r.running()) {
+        if (r.wanted || r.running())
             asked.push_back(p);
-            lease_keys.push_back(r.lease_key);
-        }
     }
+    co_await hold_leases(asked);
+}
+
+// A lease another member holds stops that partition here at once; one not renewed for half its
+// TTL stops it too (the member may be cut off, and the lease about to go elsewhere).
+asio::awaitable<void> partitioned_worker::state::hold_leases(std::vector<std::size_t> const& asked) {
+    std::vector<std::string> lease_keys;
+    for (auto p : asked)
+        lease_keys.push_back(runs[p].lease_key);
+    auto const sent = clock::now(); // the server's TTL starts after this
     std::string error;
     auto const held = co_await leases->hold(lease_keys, error);
     bool failed = false;
@@ -101,6 +146,7 @@ asio::awaitable<void> partitioned_worker::state::renew_leases(std::vector<std::s
             if (!std::exchange(r.held, true)) {
                 ++leases_acquired;
                 r.take_pending = true;
+                r.pending_cursor.clear();
                 log().log(log_level::debug, fmt::format("partitioned worker {}: member {} took partition {}",
                                                         opts.group, assign.member, r.key));
             }
@@ -122,6 +168,10 @@ asio::awaitable<void> partitioned_worker::state::renew_leases(std::vector<std::s
         ++heartbeat_errors;
         log().log(log_level::warn, fmt::format("partitioned worker {}: renewing leases failed ({})", opts.group, error));
     }
+    stop_unrenewed();
+}
+
+void partitioned_worker::state::stop_unrenewed() {
     auto const now = clock::now();
     for (auto& r : runs) {
         if (!r.held || now - r.renewed <= assign.lease_ttl / 2)
@@ -139,19 +189,20 @@ asio::awaitable<void> partitioned_worker::state::renew_leases(std::vector<std::s
 }
 
 // A lease goes back once its partition's worker has drained, so the next owner never reads
-// while this member still handles; at stop (`all`) every lease goes, and the membership too.
-asio::awaitable<void> partitioned_worker::state::give_back_leases(bool all) {
+// while this member still handles. At the end (`all`) every lease key is asked: the script
+// deletes only those still this process's, including any it stopped counting as held.
+asio::awaitable<void> partitioned_worker::state::give_back_leases(give_back which) {
     std::vector<std::string> lease_keys;
     for (auto& r : runs) {
-        if (!r.held || r.running() || (!all && r.wanted))
+        bool const finished = !r.running();
+        bool const due = which == give_back::all || (finished && (which == give_back::finished || !r.wanted));
+        if (!due || (!r.held && which != give_back::all))
             continue;
         lease_keys.push_back(r.lease_key);
-        r.held = false;
-        ++leases_released;
+        if (std::exchange(r.held, false))
+            ++leases_released;
     }
     co_await leases->release(lease_keys);
-    if (all)
-        co_await leases->leave();
 }
 
 } // namespace redstream

@@ -33,6 +33,8 @@ struct partition_run {
     bool held = false;              // this member holds its lease
     bool handing_over = false;      // asked to stop because another member owns it now
     bool take_pending = false;      // claim its pending entries before the next start
+    std::string pending_cursor;     // where that claim goes on (XAUTOCLAIM cursor; empty: from the start)
+    bool take_failing = false;      // the claim failed last round (logged once per streak)
     std::chrono::steady_clock::time_point renewed{}; // when the last renewal that held was sent
 
     bool running() const { return w && done && !*done; }
@@ -54,6 +56,9 @@ struct partitioned_worker::state : std::enable_shared_from_this<partitioned_work
     std::uint64_t leases_acquired = 0, leases_released = 0, leases_lost = 0, heartbeat_errors = 0;
     std::unique_ptr<detail::partition_leases> leases; // owned assignment
     std::unique_ptr<boost::asio::steady_timer> wake;  // cancelled to wake the supervisor
+    std::unique_ptr<boost::asio::steady_timer> watchdog; // owned: paces watch_leases()
+    bool watching = false;
+    std::uint64_t watch_generation = 0; // a watcher of an earlier run() that wakes late just ends
 
     bool owned() const { return assign.mode == partition_assignment::owned; }
     logger const& log() const { return cluster ? cluster->get_logger() : single->get_logger(); }
@@ -73,9 +78,18 @@ struct partitioned_worker::state : std::enable_shared_from_this<partitioned_work
     boost::asio::awaitable<void> place(std::size_t p);
     // Owned assignment: the partitions this member holds the lease of.
     boost::asio::awaitable<void> supervise_owned();
-    boost::asio::awaitable<void> renew_leases(std::vector<std::string> const& live,
-                                              std::chrono::steady_clock::time_point sent);
-    boost::asio::awaitable<void> give_back_leases(bool all);
+    // After stop: renews the leases of the partitions still draining, gives back each as it
+    // finishes, then every lease and the membership.
+    boost::asio::awaitable<void> drain_owned();
+    std::chrono::milliseconds owned_tick() const;
+    boost::asio::awaitable<void> renew_leases(std::vector<std::string> const& live);
+    boost::asio::awaitable<void> hold_leases(std::vector<std::size_t> const& asked);
+    // Stops reading every partition whose lease was not renewed for half its TTL.
+    void stop_unrenewed();
+    enum class give_back { handed_over, finished, all };
+    boost::asio::awaitable<void> give_back_leases(give_back which);
+    // Runs stop_unrenewed() every tick, whatever the supervisor is waiting for.
+    static boost::asio::awaitable<void> watch_leases(std::shared_ptr<state> self, std::uint64_t generation);
 };
 
 } // namespace redstream

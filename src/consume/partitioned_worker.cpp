@@ -149,7 +149,7 @@ asio::awaitable<void> partitioned_worker::state::refresh_map_if_needed(std::chro
             auto const errors = r.w->stats().read_errors;
             suspicious = suspicious || errors > r.read_errors_seen;
             r.read_errors_seen = errors;
-        } else if (!owned() || r.wanted) {
+        } else if (!owned() || (r.wanted && r.held)) {
             suspicious = true; // a partition this member should read has no master yet
         }
     auto const interval = cluster->get_config().cluster_refresh_interval;
@@ -214,13 +214,21 @@ asio::awaitable<void> partitioned_worker::state::place(std::size_t p) {
     if (owned()) {
         o.identity = identity;
         if (r.take_pending) {
-            // A partition just taken over: what its previous owner left pending is read first.
+            // A partition just taken over: what its previous owner left pending is claimed for
+            // this member's consumer, which reads it first. A page per round; the partition
+            // starts only once all of it is claimed, so order holds (a failure is tried again).
             auto const consumer = fmt::format("{}.{}.0", opts.consumer_prefix, identity);
-            if (auto err = co_await leases->take_pending(r.key, opts.group, consumer)) {
-                log().log(log_level::warn, fmt::format("partitioned worker {}: taking over the pending entries of {} "
-                                                       "failed ({}); the claim loop will pick them up",
-                                                       opts.group, r.key, *err));
+            auto err = co_await leases->take_pending(r.key, opts.group, consumer, r.pending_cursor);
+            if (err) {
+                if (!std::exchange(r.take_failing, true))
+                    log().log(log_level::warn, fmt::format("partitioned worker {}: taking over the pending entries of "
+                                                           "{} failed ({}); trying again before reading it",
+                                                           opts.group, r.key, *err));
+                co_return;
             }
+            r.take_failing = false;
+            if (r.pending_cursor != "0-0")
+                co_return; // more pages next round
             r.take_pending = false;
             if (stopping || !r.held || !r.wanted)
                 co_return;
@@ -329,10 +337,12 @@ asio::awaitable<void> partitioned_worker::run() {
     // Whatever ended it, the workers it started drain before run() completes.
     co_await asio::this_coro::reset_cancellation_state();
     s->stop_all();
-    while (!s->all_done())
-        co_await s->sleep(std::chrono::hours{24});
-    if (s->owned())
-        co_await s->give_back_leases(true); // the next owners need not wait out the TTL
+    if (s->owned()) {
+        co_await s->drain_owned(); // leases renewed while draining, then given back
+    } else {
+        while (!s->all_done())
+            co_await s->sleep(std::chrono::hours{24});
+    }
     s->running = false;
     s->stopping = false; // a later run() starts afresh, as worker::run() does
     if (failure)

@@ -1,3 +1,4 @@
+#include <redstream/cluster/partitions.hpp>
 #include <redstream/ops/admin.hpp>
 #include <redstream/protocol/stream_readers.hpp>
 
@@ -17,6 +18,24 @@ asio::awaitable<result<T>> run_one(client& c, request const& r) {
     result<T> out;
     co_await c.connection().async_exec(r, adapt(out), asio::use_awaitable);
     co_return out;
+}
+
+// The partition's key exists (TYPE; a key of another type is left to safe_trim()'s error).
+asio::awaitable<bool> key_exists(client& c, std::string const& key) {
+    request r;
+    r.push("EXISTS", key);
+    auto const n = co_await run_one<std::int64_t>(c, r);
+    co_return n.has_value() && *n == 1;
+}
+
+asio::awaitable<partition_trim> trim_one(client& c, std::string key, bool dry_run, bool approximate) {
+    partition_trim t{std::move(key), false, {}};
+    bool const exists = co_await key_exists(c, t.key);
+    if (!exists)
+        co_return t;
+    t.present = true;
+    t.plan = co_await safe_trim(c, t.key, dry_run, approximate);
+    co_return t;
 }
 
 [[noreturn]] void fail(server_error const& e, std::string const& what) {
@@ -110,6 +129,24 @@ asio::awaitable<trim_plan> safe_trim(client& c, std::string_view stream, bool dr
         fail(out.error(), fmt::format("trimming '{}'", stream));
     plan.deleted = *out;
     co_return plan;
+}
+
+asio::awaitable<std::vector<partition_trim>> safe_trim_partitions(client& c, std::string_view stream,
+                                                                  std::size_t partitions, bool dry_run, bool approximate) {
+    std::vector<partition_trim> out;
+    for (auto& key : cluster::partition_keys(stream, partitions))
+        out.push_back(co_await trim_one(c, std::move(key), dry_run, approximate));
+    co_return out;
+}
+
+asio::awaitable<std::vector<partition_trim>> safe_trim_partitions(cluster_client& c, std::string_view stream,
+                                                                  std::size_t partitions, bool dry_run, bool approximate) {
+    std::vector<partition_trim> out;
+    for (auto& key : cluster::partition_keys(stream, partitions)) {
+        client* owner = co_await c.owner_of(key);
+        out.push_back(co_await trim_one(*owner, std::move(key), dry_run, approximate));
+    }
+    co_return out;
 }
 
 } // namespace redstream

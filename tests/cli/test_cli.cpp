@@ -1,6 +1,7 @@
 // The real `redstream` binary against fixture servers: outputs match what Redis says, and each
 // bad input gives its message and exit code.
 
+#include <redstream/cluster/key_slot.hpp>
 #include <redstream/cluster/partitions.hpp>
 #include <redstream/version.hpp>
 
@@ -485,6 +486,49 @@ BOOST_AUTO_TEST_CASE(produce_and_consume_partitions_on_a_cluster) {
     BOOST_TEST(owned.code == 0, owned.err);
     BOOST_TEST(std::count(owned.out.begin(), owned.out.end(), '\n') == 32);
     BOOST_TEST(contains(owned.err, "6 leases taken"), owned.err);
+
+    // Admin per partition. Partition 0 gets a group with 2 entries pending, partition 1 a dead
+    // letter; commands run on the master that owns each key.
+    auto const on_owner = [&](std::string const& key, std::vector<std::string> const& args) {
+        for (auto const& n : cluster.nodes())
+            if (trim(n->cli({"CLUSTER", "COUNTKEYSINSLOT", std::to_string(redstream::cluster::key_slot(key))})) != "0")
+                return n->cli(args);
+        return std::string{};
+    };
+    auto const p0 = redstream::cluster::partition_key("orders", 0, 6);
+    auto const p1 = redstream::cluster::partition_key("orders", 1, 6);
+    on_owner(p0, {"XGROUP", "CREATE", p0, "g2", "0"});
+    on_owner(p0, {"XREADGROUP", "GROUP", "g2", "c", "COUNT", "2", "STREAMS", p0, ">"});
+    on_owner(p1, {"XADD", p1 + ":dlq", "*", "order", "o-1"});
+    auto pending = cli(fmt::format("pending orders g2 --partitions 6 --url {}", cluster.url()));
+    BOOST_TEST(pending.code == 0, pending.err);
+    BOOST_TEST(contains(pending.out, "2 pending listed over 6 partitions (6 present, 1 with the group)"), pending.out);
+    auto pending_json = cli(fmt::format("pending orders g2 --partitions 6 --json --url {}", cluster.url()));
+    BOOST_TEST(std::count(pending_json.out.begin(), pending_json.out.end(), '\n') == 2);
+    BOOST_TEST(contains(pending_json.out, fmt::format("\"stream\":\"{}\"", p0)), pending_json.out);
+    auto dlq_list = cli(fmt::format("dlq orders list --partitions 6 --url {}", cluster.url()));
+    BOOST_TEST(dlq_list.code == 0, dlq_list.err);
+    BOOST_TEST(std::count(dlq_list.out.begin(), dlq_list.out.end(), '\n') == 1);
+    BOOST_TEST(contains(dlq_list.out, "o-1"), dlq_list.out);
+    auto replay = cli(fmt::format("dlq orders replay --partitions 6 --url {}", cluster.url()));
+    BOOST_TEST(contains(replay.out, fmt::format("replayed 1 entries from {}:dlq to {}", p1, p1)), replay.out);
+    BOOST_TEST(contains(replay.out, "1 of 6 partitions had a dead-letter stream"), replay.out);
+    BOOST_TEST(xlen(p1) == 3);
+    auto const before = [&] {
+        int n = 0;
+        for (std::size_t p = 0; p < 6; ++p)
+            n += xlen(redstream::cluster::partition_key("orders", p, 6));
+        return n;
+    }();
+    auto trimmed = cli(fmt::format("trim orders --safe --partitions 6 --url {}", cluster.url()));
+    BOOST_TEST(trimmed.code == 0, trimmed.err);
+    // Partition 0 keeps everything (g2 still needs its first entry), partition 1 the replayed
+    // entry (no group has read it); every other entry was acknowledged by every group.
+    auto const kept = xlen(p0) + 1;
+    BOOST_TEST(contains(trimmed.out, fmt::format("trimmed {} entries over 6 partitions (6 present)", before - kept)),
+               trimmed.out);
+    BOOST_TEST(xlen(p1) == 1);
+
     auto bad = cli(fmt::format("produce orders k=v --key k --url {}", cluster.url()));
     BOOST_TEST(bad.code == 2);
     auto bad_mode = cli(fmt::format("consume orders g --partitions 6 --assignment mine --url {}", cluster.url()));

@@ -6,6 +6,7 @@
 #include <redstream/consume/partitioned_worker.hpp>
 #include <redstream/io/cluster_client.hpp>
 #include <redstream/io/partitioned_producer.hpp>
+#include <redstream/ops/admin.hpp>
 #include <redstream/ops/metrics.hpp>
 
 #include "redis_cluster.hpp"
@@ -234,6 +235,53 @@ BOOST_AUTO_TEST_CASE(a_partition_worker_follows_its_slot_to_the_new_master) {
         cc.close();
     });
     BOOST_TEST(t.per_key[moving] > 0u);
+}
+
+// Safe trim per partition: each partition keeps what its own groups still need, on its master;
+// a partition nothing was written to is skipped, not created.
+BOOST_AUTO_TEST_CASE(each_partition_is_trimmed_to_its_own_floor_on_its_master) {
+    redis_cluster cluster{3};
+    asio::io_context ioc;
+    cluster_client cc{ioc.get_executor(), cfg_for(cluster.node(0)), quiet()};
+    auto const keys = cluster::partition_keys("audit", 6);
+    std::vector<partition_trim> plans;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request setup;
+        for (std::size_t p = 0; p < 5; ++p) { // partition 5 stays empty
+            setup.push("XGROUP", "CREATE", keys[p], "g", "0", "MKSTREAM");
+            for (int i = 0; i < 10; ++i)
+                setup.push("XADD", keys[p], "*", "n", i);
+        }
+        // Partition 0: all 10 read and acked; partition 1: 4 read, 2 of them acked.
+        setup.push("XREADGROUP", "GROUP", "g", "c", "COUNT", 10, "STREAMS", keys[0], ">");
+        setup.push("XREADGROUP", "GROUP", "g", "c", "COUNT", 4, "STREAMS", keys[1], ">");
+        co_await cc.routed().async_exec(setup, adapt_ignore(), asio::use_awaitable);
+        request ack;
+        std::vector<std::string> const acked_keys{keys[0], keys[1]};
+        for (auto const& key : acked_keys) {
+            request range;
+            range.push("XRANGE", key, "-", "+", "COUNT", key == keys[0] ? 10 : 2);
+            entry_batch entries;
+            co_await cc.routed().async_exec(range, adapt(entries), asio::use_awaitable);
+            for (std::size_t i = 0; i < entries.size(); ++i)
+                ack.push("XACK", key, "g", entries[i].id());
+        }
+        co_await cc.routed().async_exec(ack, adapt_ignore(), asio::use_awaitable);
+        plans = co_await safe_trim_partitions(cc, "audit", 6);
+        cc.close();
+    });
+    BOOST_TEST_REQUIRE(plans.size() == 6u);
+    BOOST_TEST(plans[0].plan.deleted == 10u);
+    BOOST_TEST(plans[1].plan.deleted == 2u); // the two acked; the two pending stay
+    for (std::size_t p = 2; p < 5; ++p)
+        BOOST_TEST(plans[p].plan.deleted == 0u, p);
+    BOOST_TEST(!plans[5].present);
+    for (std::size_t p = 0; p < 5; ++p)
+        BOOST_TEST(plans[p].present);
+    std::size_t empty_keys_found = 0;
+    for (auto const& n : cluster.nodes())
+        empty_keys_found += n->cli({"EXISTS", keys[5]}).substr(0, 1) == "1";
+    BOOST_TEST(empty_keys_found == 0u);
 }
 
 // One server: the same API, one worker reading every partition in one XREADGROUP.

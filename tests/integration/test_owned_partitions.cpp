@@ -213,6 +213,58 @@ BOOST_AUTO_TEST_CASE(a_crashed_members_partition_and_pending_entries_move_on_in_
     BOOST_TEST_MESSAGE(fmt::format("took over a crashed member's partition after {} ms", took.count()));
 }
 
+// Handlers that outlast the lease TTL across a handover and a stop: the leaving member keeps
+// renewing each lease until its partition has drained, so the next owner never claims and
+// handles an entry that is still in a handler here.
+BOOST_AUTO_TEST_CASE(a_slow_handler_keeps_its_partition_until_it_is_done) {
+    redis_server srv;
+    asio::io_context ioc;
+    client c1{ioc.get_executor(), cfg_for(srv), quiet()};
+    client c2{ioc.get_executor(), cfg_for(srv), quiet()};
+    constexpr std::size_t two = 2;
+    partitioned_worker w1{c1, jobs_for("m1"), two, owned_as("m1")};
+    partitioned_worker w2{c2, jobs_for("m2"), two, owned_as("m2")};
+    std::map<std::string, int> in_flight, most;
+    std::map<std::string, int> deliveries;
+    std::size_t handled = 0;
+    auto slow = [&](message const& m) -> asio::awaitable<outcome> {
+        std::string const key{m.stream()};
+        most[key] = std::max(most[key], ++in_flight[key]);
+        ++deliveries[fmt::format("{} {}", key, m.id().to_string())];
+        if (m.field("n").value_or("") == "0")
+            co_await sleep_for(1500ms); // the work itself: longer than the 1 s lease TTL
+        --in_flight[key];
+        ++handled;
+        co_return ack;
+    };
+    w1.on_message(slow);
+    w2.on_message(slow);
+    auto const keys = cluster::partition_keys("jobs", two);
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto d1 = start(ioc, w1);
+        BOOST_TEST(co_await eventually([&] { return w1.stats().owned == two; }, 10s));
+        std::map<std::string, long> next;
+        co_await publish_numbered(c1, keys, next, 1);
+        BOOST_TEST(co_await eventually([&] { return in_flight[keys[0]] == 1 && in_flight[keys[1]] == 1; }, 5s));
+        auto d2 = start(ioc, w2); // one partition is handed over while its handler runs...
+        BOOST_TEST(co_await eventually([&] { return w1.stats().members == 2u; }, 5s));
+        w1.stop();                // ...and the other one is left while its handler runs
+        BOOST_TEST(co_await eventually([&] { return *d1; }, 10s));
+        BOOST_TEST(co_await eventually([&] { return w2.stats().owned == two; }, 5s));
+        co_await publish_numbered(c1, keys, next, 1);
+        BOOST_TEST(co_await eventually([&] { return handled == 4u; }, 10s));
+        w2.stop();
+        BOOST_TEST(co_await eventually([&] { return *d2; }, 10s));
+        c1.close();
+        c2.close();
+    });
+    for (auto const& key : keys)
+        BOOST_TEST(most[key] == 1, key);
+    for (auto const& [id, n] : deliveries)
+        BOOST_TEST(n == 1, id);
+    BOOST_TEST(handled == 4u);
+}
+
 BOOST_AUTO_TEST_CASE(owned_settings_that_cannot_keep_order_are_refused) {
     redis_server srv;
     asio::io_context ioc;

@@ -4,6 +4,7 @@
 /// Group administration and safe trimming, as awaitable operations on a client.
 
 #include <redstream/io/client.hpp>
+#include <redstream/io/cluster_client.hpp>
 #include <redstream/protocol/info_types.hpp>
 #include <redstream/protocol/stream_id.hpp>
 
@@ -60,5 +61,23 @@ struct trim_plan {
 /// stream throws (XINFO's error reply); errors and lifetimes as ensure_group().
 boost::asio::awaitable<trim_plan> safe_trim(client& c, std::string_view stream, bool dry_run = false,
                                             bool approximate = false);
+
+/// One partition's safe_trim().
+struct partition_trim {
+    std::string key;  ///< the partition's stream key
+    bool present = false; ///< the key exists (a partition nothing was written to is skipped)
+    trim_plan plan;   ///< its plan (empty when not present)
+};
+
+/// safe_trim() of every partition of `stream` (cluster::partition_keys(), `partitions` keys) on
+/// one server, each with its own floor: a group's progress in one partition says nothing about
+/// another. In partition order; errors as safe_trim() for the first partition that fails.
+boost::asio::awaitable<std::vector<partition_trim>> safe_trim_partitions(client& c, std::string_view stream,
+                                                                         std::size_t partitions, bool dry_run = false,
+                                                                         bool approximate = false);
+/// The same on a cluster: each partition trimmed on the master that serves it now.
+boost::asio::awaitable<std::vector<partition_trim>> safe_trim_partitions(cluster_client& c, std::string_view stream,
+                                                                         std::size_t partitions, bool dry_run = false,
+                                                                         bool approximate = false);
 
 } // namespace redstream
