@@ -12,10 +12,9 @@
 #include <filesystem>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 namespace redstream::support {
-
-namespace {
 
 std::uint16_t pick_port() {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -32,6 +31,8 @@ std::uint16_t pick_port() {
     return ntohs(a.sin_port);
 }
 
+namespace {
+
 bool listening(std::uint16_t port) {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
@@ -45,7 +46,7 @@ bool listening(std::uint16_t port) {
 
 } // namespace
 
-private_redis::private_redis() {
+private_redis::private_redis(std::vector<std::string> extra_args) {
     char tmpl[] = "/tmp/redstream-private-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr)
         throw std::runtime_error("mkdtemp failed");
@@ -58,10 +59,14 @@ private_redis::private_redis() {
     if (pid == 0) {
         ::setpgid(0, 0); // a Ctrl-C in the terminal reaches us, not the server: we stop it ourselves
         std::string log = dir_ + "/redis.log";
-        char const* argv[] = {"redis-server", "--bind", "127.0.0.1", "--port", port.c_str(), "--dir", dir_.c_str(),
-                              "--save", "", "--appendonly", "no", "--logfile", log.c_str(),
-                              "--protected-mode", "no", nullptr};
-        ::execvp("redis-server", const_cast<char* const*>(argv));
+        std::vector<std::string> args{"redis-server", "--bind", "127.0.0.1", "--port", port, "--dir", dir_,
+                                      "--save", "", "--appendonly", "no", "--logfile", log, "--protected-mode", "no"};
+        args.insert(args.end(), extra_args.begin(), extra_args.end());
+        std::vector<char*> argv;
+        for (auto& a : args)
+            argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execvp("redis-server", argv.data());
         std::_Exit(127);
     }
     pid_ = pid;

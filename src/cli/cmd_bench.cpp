@@ -1,6 +1,7 @@
 // `redstream bench`: the main job. Fills a stream, consumes it with the framework, reports
 // throughput, CPU per message on both sides, produce->handle latency and memory.
 
+#include "bench_common.hpp"
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "io/use_tuple.hpp"
@@ -9,6 +10,7 @@
 #include <redstream/protocol/stream_readers.hpp>
 #include <redstream/consume/worker.hpp>
 
+#include "support/private_cluster.hpp"
 #include "support/private_redis.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -29,79 +31,6 @@
 namespace redstream::cli {
 
 namespace {
-
-using clk = std::chrono::steady_clock;
-
-struct bench_config {
-    std::uint64_t messages = 200000;
-    std::size_t payload = 16;
-    std::size_t fields = 1;
-    std::size_t consumers = 4; // 0: auto (autoscaler)
-    std::size_t max_consumers = 64;
-    std::size_t batch = 128;
-    std::size_t in_flight = 65536;
-    std::uint64_t handler_cpu_us = 0;
-    std::uint64_t handler_io_ms = 0;
-    wakeup_mode wakeup = wakeup_mode::dedicated;
-    std::uint64_t rate = 0; // 0: pre-fill; else produce at this rate while consuming
-    bool json = false;
-};
-
-struct bench_result {
-    double produce_rate = 0, consume_rate = 0;
-    double client_cpu_us = 0, server_cpu_us = 0;
-    double server_busy_pct = 0; // the server main thread's CPU over the wall time: near 100 = server-bound
-    double p50 = 0, p99 = 0, p999 = 0;
-    long peak_rss = 0;
-    std::size_t consumers_max = 0;
-    std::uint64_t acked = 0, lost = 0, pending_after = 0;
-    std::vector<std::pair<double, std::size_t>> consumer_timeline; // (s, consumers) at changes
-};
-
-double now_cpu() {
-    rusage ru{};
-    ::getrusage(RUSAGE_SELF, &ru);
-    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-std::uint64_t wall_ns() {
-    return static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-}
-
-asio::awaitable<double> server_cpu(client& c) {
-    request r;
-    r.push("INFO", "cpu");
-    std::string info;
-    co_await c.connection().async_exec(r, adapt(info), asio::use_awaitable);
-    double total = 0;
-    for (std::string_view key : {"used_cpu_sys_main_thread:", "used_cpu_user_main_thread:"})
-        if (auto p = info.find(key); p != std::string::npos)
-            total += std::stod(info.substr(p + key.size()));
-    co_return total;
-}
-
-double percentile(std::vector<std::uint32_t>& v, double p) {
-    if (v.empty())
-        return 0;
-    auto const k = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1));
-    std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-    return v[k];
-}
-
-bool progress_enabled(bench_config const& cfg) { return !cfg.json && ::isatty(2); }
-
-void progress(bench_config const& cfg, std::string_view phase, std::uint64_t done, std::uint64_t total, double rate,
-              std::string_view extra) {
-    if (!progress_enabled(cfg))
-        return;
-    int const width = 30;
-    auto const filled = total ? static_cast<int>(static_cast<double>(done) / static_cast<double>(total) * width) : 0;
-    fmt::print(stderr, "\r{:<8} [{:<{}}] {:>3.0f}% {:>10} msgs {:>9.0f} msg/s {}\x1b[K", phase,
-               std::string(static_cast<std::size_t>(std::min(filled, width)), '#'), width,
-               total ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 0.0, done, rate, extra);
-}
 
 // Publishes `n` entries, pipelined from 8 coroutines, or paced at cfg.rate from one.
 asio::awaitable<void> produce(client& c, std::string const& stream, bench_config const& cfg, std::uint64_t& produced,
@@ -145,13 +74,6 @@ asio::awaitable<void> produce(client& c, std::string const& stream, bench_config
                 all_done.cancel();
         }, asio::detached);
     co_await all_done.async_wait(detail::use_tuple);
-}
-
-asio::awaitable<void> burn(std::uint64_t us) {
-    auto const end = clk::now() + std::chrono::microseconds(us);
-    while (clk::now() < end) {
-    }
-    co_return;
 }
 
 asio::awaitable<void> run_bench(client& c, bench_config const& cfg, bench_result& res, bool& interrupted) {
@@ -223,6 +145,7 @@ asio::awaitable<void> run_bench(client& c, bench_config const& cfg, bench_result
         scaler.emplace(c, w, ao);
     }
     auto const server0 = co_await server_cpu(c);
+    auto const commands0 = co_await server_commands(c);
     auto const cpu0 = now_cpu();
     auto const t0 = clk::now();
     bool stopped = false;
@@ -260,6 +183,7 @@ asio::awaitable<void> run_bench(client& c, bench_config const& cfg, bench_result
     double const wall = std::chrono::duration<double>(all_acked - t0).count();
     double const client_cpu = now_cpu() - cpu0;
     auto const server = co_await server_cpu(c) - server0;
+    auto const commands = co_await server_commands(c) - commands0;
     if (progress_enabled(cfg))
         fmt::print(stderr, "\n");
     if (scaler)
@@ -277,6 +201,7 @@ asio::awaitable<void> run_bench(client& c, bench_config const& cfg, bench_result
         res.produce_rate = static_cast<double>(produced) / wall;
     res.client_cpu_us = client_cpu * 1e6 / n;
     res.server_cpu_us = server * 1e6 / n;
+    res.commands_per_msg = static_cast<double>(commands) / n;
     res.server_busy_pct = wall > 0 ? server / wall * 100 : 0;
     res.p50 = percentile(latency_us, 50);
     res.p99 = percentile(latency_us, 99);
@@ -296,55 +221,6 @@ asio::awaitable<void> run_bench(client& c, bench_config const& cfg, bench_result
     res.peak_rss = ru.ru_maxrss * 1024;
 }
 
-wakeup_mode parse_wakeup(std::string const& s) {
-    if (s == "keyspace")
-        return wakeup_mode::keyspace;
-    if (s == "block_slice")
-        return wakeup_mode::block_slice;
-    if (s == "dedicated")
-        return wakeup_mode::dedicated;
-    if (s == "automatic")
-        return wakeup_mode::automatic;
-    throw cli_error(exit_usage, fmt::format("--wakeup: expected keyspace, block_slice, dedicated or automatic, got '{}'", s));
-}
-
-void print_result(bench_config const& cfg, bench_result& r, std::string const& where) {
-    std::string timeline;
-    for (auto const& [s, n] : r.consumer_timeline)
-        timeline += fmt::format("{}{:.1f}s:{}", timeline.empty() ? "" : " ", s, n);
-    if (cfg.json) {
-        fmt::print("{{\"messages\":{},\"acked\":{},\"lost\":{},\"pending_after\":{},\"produce_msgs_per_s\":{:.0f},"
-                   "\"consume_msgs_per_s\":{:.0f},\"client_cpu_us_per_msg\":{:.3f},\"server_cpu_us_per_msg\":{:.3f},"
-                   "\"server_busy_pct\":{:.1f},"
-                   "\"latency_us\":{{\"p50\":{:.0f},\"p99\":{:.0f},\"p999\":{:.0f}}},\"peak_rss_bytes\":{},"
-                   "\"consumers_max\":{},\"consumers\":{},\"server\":{}}}\n",
-                   cfg.messages, r.acked, r.lost, r.pending_after, r.produce_rate, r.consume_rate, r.client_cpu_us,
-                   r.server_cpu_us, r.server_busy_pct, r.p50, r.p99, r.p999, r.peak_rss, r.consumers_max,
-                   cfg.consumers == 0 ? std::string{"\"auto\""} : std::to_string(cfg.consumers), json_string(where));
-        return;
-    }
-    fmt::print("\nredstream bench: {} messages, {} B payload x {} field(s), {} consumer(s), batch {}, wake-up {}, {}\n",
-               cfg.messages, cfg.payload, cfg.fields, cfg.consumers == 0 ? std::string{"auto"} : std::to_string(cfg.consumers),
-               cfg.batch, to_string(cfg.wakeup), where);
-    fmt::print("  {:<28} {:>14}\n", "produce", fmt::format("{:.0f} msg/s", r.produce_rate));
-    fmt::print("  {:<28} {:>14}\n", "consume + ack", fmt::format("{:.0f} msg/s", r.consume_rate));
-    fmt::print("  {:<28} {:>14}\n", "client CPU", fmt::format("{:.2f} us/msg", r.client_cpu_us));
-    fmt::print("  {:<28} {:>14}\n", "server CPU (main thread)", fmt::format("{:.2f} us/msg", r.server_cpu_us));
-    fmt::print("  {:<28} {:>14}  {}\n", "server main thread busy", fmt::format("{:.0f}%", r.server_busy_pct),
-               r.server_busy_pct >= 90 ? "(the server is the limit)" : "(the server has room)");
-    fmt::print("  {:<28} {:>14}\n", "produce->handle p50", fmt::format("{:.0f} us", r.p50));
-    fmt::print("  {:<28} {:>14}\n", "produce->handle p99", fmt::format("{:.0f} us", r.p99));
-    fmt::print("  {:<28} {:>14}\n", "produce->handle p99.9", fmt::format("{:.0f} us", r.p999));
-    fmt::print("  {:<28} {:>14}\n", "peak RSS", fmt::format("{:.1f} MiB", static_cast<double>(r.peak_rss) / 1048576.0));
-    fmt::print("  {:<28} {:>14}\n", "consumers (max)", r.consumers_max);
-    if (cfg.consumers == 0)
-        fmt::print("  {:<28} {}\n", "consumers over time", timeline);
-    fmt::print("  {:<28} {:>14}\n", "acked / lost", fmt::format("{} / {}", r.acked, r.lost));
-    if (cfg.rate == 0)
-        fmt::print("  (latency includes the time entries waited in the pre-filled backlog; use --rate for a\n"
-                   "   latency run)\n");
-}
-
 } // namespace
 
 int cmd_bench(args& a) {
@@ -353,12 +229,17 @@ int cmd_bench(args& a) {
             "usage: redstream bench [--url URL] [--messages N] [--payload BYTES] [--fields N]\n"
             "                       [--consumers N|auto] [--max-consumers N] [--batch N] [--in-flight N]\n"
             "                       [--handler-cpu-us US] [--handler-io-ms MS] [--wakeup MODE] [--rate MSGS_PER_S]\n"
-            "                       [--json]\n"
+            "                       [--partitions N] [--cluster M] [--json]\n"
             "Fills a stream with N messages, consumes and acks them with a redstream worker, and prints throughput,\n"
             "client and server CPU per message, produce->handle latency, peak RSS and consumer counts.\n"
             "Without --url it runs a private redis-server (found on PATH) and stops it afterwards; with --url it\n"
             "uses that server and deletes only its own key. --rate produces at that rate while consuming\n"
-            "(a latency run). Defaults: 200000 messages, 16 B, 1 field, 4 consumers, batch 128, wake-up dedicated.\n");
+            "(a latency run). Defaults: 200000 messages, 16 B, 1 field, 4 consumers, batch 128, wake-up dedicated.\n"
+            "--partitions N runs a partitioned stream of N keys (partitioned_producer round-robin, one\n"
+            "partitioned_worker, shared assignment): on one server one worker of --consumers reads them all; on a\n"
+            "Redis Cluster each partition has its worker of --consumers (1 with --cluster) on its master. It adds\n"
+            "per-node figures (partitions, messages, server CPU, commands) and redirects. --cluster M starts a\n"
+            "private cluster of M masters instead of one server (default --partitions 12).\n");
         return exit_ok;
     }
     bench_config cfg;
@@ -366,7 +247,8 @@ int cmd_bench(args& a) {
     cfg.messages = a.number_or("--messages", cfg.messages);
     cfg.payload = a.number_or("--payload", cfg.payload);
     cfg.fields = a.number_or("--fields", cfg.fields);
-    auto const consumers = a.option_or("--consumers", "4");
+    auto const consumers_given = a.option("--consumers");
+    auto const consumers = consumers_given.value_or("4");
     if (consumers == "auto")
         cfg.consumers = 0;
     else if (consumers.find_first_not_of("0123456789") == std::string::npos && !consumers.empty() && consumers != "0")
@@ -381,14 +263,33 @@ int cmd_bench(args& a) {
     cfg.wakeup = parse_wakeup(a.option_or("--wakeup", "dedicated"));
     cfg.rate = a.number_or("--rate", 0);
     cfg.json = a.flag("--json");
+    cfg.cluster_masters = a.number_or("--cluster", 0);
+    cfg.partitions = a.number_or("--partitions", cfg.cluster_masters > 0 ? 12 : 0);
+    if (cfg.cluster_masters > 0 && !url.empty())
+        throw cli_error(exit_usage, "--cluster starts a private cluster: give no --url (or a cluster's URL without --cluster)");
+    if (cfg.cluster_masters > 0 && cfg.cluster_masters < 3)
+        throw cli_error(exit_usage, "--cluster M: a Redis Cluster needs at least 3 masters");
+    if (cfg.partitions > 0 && cfg.consumers == 0)
+        throw cli_error(exit_usage, "--consumers auto (the autoscaler) does not cover --partitions yet");
+    if (cfg.cluster_masters > 0 && !consumers_given)
+        cfg.consumers = 1; // one per partition on its master
     if (!a.positionals().empty())
         throw cli_error(exit_usage, "bench takes no positional arguments (see --help)");
     if (cfg.messages == 0 || cfg.batch == 0 || cfg.in_flight == 0 || cfg.fields == 0)
         throw cli_error(exit_usage, "--messages, --batch, --in-flight and --fields must be positive");
 
     std::optional<support::private_redis> server;
+    std::optional<support::private_cluster> private_cluster;
     std::string where;
-    if (url.empty()) {
+    if (cfg.cluster_masters > 0) {
+        try {
+            private_cluster.emplace(cfg.cluster_masters);
+        } catch (std::exception const& e) {
+            throw cli_error(exit_unreachable, fmt::format("cannot start a private cluster: {}", e.what()));
+        }
+        url = private_cluster->url();
+        where = fmt::format("private {}-master cluster", cfg.cluster_masters);
+    } else if (url.empty()) {
         try {
             server.emplace();
         } catch (std::exception const& e) {
@@ -409,7 +310,10 @@ int cmd_bench(args& a) {
                 interrupted = true;
         });
         s.run([&]() -> asio::awaitable<void> {
-            co_await run_bench(s.client(), cfg, res, interrupted);
+            if (cfg.partitions > 0)
+                co_await run_partitioned_bench(s.client(), cfg, res, interrupted);
+            else
+                co_await run_bench(s.client(), cfg, res, interrupted);
             signals.cancel();
         });
     }

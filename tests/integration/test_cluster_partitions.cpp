@@ -237,6 +237,68 @@ BOOST_AUTO_TEST_CASE(a_partition_worker_follows_its_slot_to_the_new_master) {
     BOOST_TEST(t.per_key[moving] > 0u);
 }
 
+// Step by step, the TRYAGAIN path: partition 0's slot is migrating and its dead-letter stream
+// has already gone to the target while the partition itself has not. The atomic dead-letter
+// move (one script over both keys) gets TRYAGAIN on the source; the poison message stays
+// pending, not acked and not lost. Once the partition follows and the slot is the target's,
+// the worker restarts there, re-reads its pending list and the move succeeds.
+BOOST_AUTO_TEST_CASE(a_dead_letter_move_over_a_split_partition_meets_tryagain_and_completes_after_the_move) {
+    redis_cluster cluster{3};
+    asio::io_context ioc;
+    cluster_client cc{ioc.get_executor(), cfg_for(cluster.node(0)), quiet()};
+    constexpr std::size_t partitions = 3;
+    worker_options opts{.stream = "jobs", .group = "g", .start_id = "0", .consumers = 1, .batch = 20};
+    opts.drain_timeout = 2000ms;
+    partitioned_worker w{cc, opts, partitions};
+    std::size_t poison_seen = 0;
+    w.on_message([&](message const&) -> asio::awaitable<outcome> {
+        ++poison_seen;
+        co_return dead_letter("poison");
+    });
+    auto const key = cluster::partition_key("jobs", 0, partitions);
+    auto const dlq = key + ":dlq";
+    auto const slot = std::to_string(cluster::key_slot(key));
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request setup;
+        setup.push("XGROUP", "CREATE", key, "g", "$", "MKSTREAM");
+        setup.push("XADD", dlq, "*", "earlier", "dead letter");
+        co_await cc.routed().async_exec(setup, adapt_ignore(), asio::use_awaitable);
+        auto const& map = cc.routed().slots();
+        auto const from = *map.master_of_key(key);
+        auto const to = (from + 1) % 3;
+        auto const from_id = map.masters()[from].id, to_id = map.masters()[to].id;
+        auto& source = node_on(cluster, map.masters()[from].port);
+        auto& target = node_on(cluster, map.masters()[to].port);
+        BOOST_TEST(target.cli({"CLUSTER", "SETSLOT", slot, "IMPORTING", from_id}) == "OK");
+        BOOST_TEST(source.cli({"CLUSTER", "SETSLOT", slot, "MIGRATING", to_id}) == "OK");
+        BOOST_TEST(source.cli({"MIGRATE", "127.0.0.1", std::to_string(target.port()), "", "0", "5000", "KEYS", dlq}) ==
+                   "OK");
+
+        auto done = start(ioc, w);
+        field_list const poison{{"poison", "1"}};
+        co_await cc.publish(key, poison); // the partition is still on the source: served there
+        BOOST_TEST(co_await eventually([&] { return poison_seen >= 1u; }, 10s));
+        BOOST_TEST(co_await eventually([&] { return source.cli({"INFO", "errorstats"}).find("errorstat_TRYAGAIN") !=
+                                                    std::string::npos; },
+                                       10s));
+        BOOST_TEST(pending_on(source, key, "g") == 1u); // refused, so left pending: not lost
+        BOOST_TEST(w.stats().total.dead_lettered == 0u);
+
+        // The partition follows its dead letters; the slot becomes the target's.
+        BOOST_TEST(source.cli({"MIGRATE", "127.0.0.1", std::to_string(target.port()), "", "0", "5000", "KEYS", key}) ==
+                   "OK");
+        for (auto const& n : cluster.nodes())
+            BOOST_TEST(n->cli({"CLUSTER", "SETSLOT", slot, "NODE", to_id}) == "OK");
+        BOOST_TEST(co_await eventually([&] { return w.stats().total.dead_lettered == 1u; }, 20s));
+        BOOST_TEST(w.stats().moves == 1u);
+        BOOST_TEST(pending_on(target, key, "g") == 0u);
+        BOOST_TEST(target.cli({"XLEN", dlq}).substr(0, 1) == "2"); // the earlier one and the poison
+        w.stop();
+        BOOST_TEST(co_await eventually([&] { return *done; }, 30s));
+        cc.close();
+    });
+}
+
 // Safe trim per partition: each partition keeps what its own groups still need, on its master;
 // a partition nothing was written to is skipped, not created.
 BOOST_AUTO_TEST_CASE(each_partition_is_trimmed_to_its_own_floor_on_its_master) {

@@ -5,6 +5,7 @@
 #include <redstream/protocol/stream_readers.hpp>
 #include <redstream/consume/worker.hpp>
 
+#include "child_process.hpp"
 #include "redis_server.hpp"
 #include "run_coro.hpp"
 
@@ -30,33 +31,6 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr int total = 100000; // messages in each scenario
-
-pid_t spawn_child(std::vector<std::string> args) {
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        std::vector<char*> argv;
-        for (auto& a : args)
-            argv.push_back(a.data());
-        argv.push_back(nullptr);
-        ::execv(argv[0], argv.data());
-        std::_Exit(127);
-    }
-    return pid;
-}
-
-// Waits (bounded) for a child to exit and returns its exit status, or -1.
-int wait_child(pid_t pid, std::chrono::seconds limit) {
-    auto const end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-        int status = 0;
-        if (::waitpid(pid, &status, WNOHANG) == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        ::usleep(10000);
-    }
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    return -1;
-}
 
 pid_t spawn_consumer(redis_server const& srv, std::string const& identity, int consumers) {
     return spawn_child({REDSTREAM_CONSUMER_CHILD, srv.url(), "jobs", "workers", identity, std::to_string(consumers), "1000"});
