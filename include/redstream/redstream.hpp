@@ -53,6 +53,7 @@
 #include <redstream/consume/worker_options.hpp>
 
 #include <redstream/scaling/autoscaler.hpp>
+#include <redstream/scaling/partitioned_autoscaler.hpp>
 #include <redstream/scaling/group_sampler.hpp>
 #include <redstream/scaling/scaling_policy.hpp>
 

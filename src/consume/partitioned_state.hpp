@@ -19,7 +19,7 @@ namespace redstream {
 struct partition_run {
     std::string key;
     std::string node;               // "host:port" of the master now; empty: one server, or not started
-    std::unique_ptr<worker> w;
+    std::shared_ptr<worker> w;      // shared with worker_handles() holders (an autoscaler)
     std::shared_ptr<bool> done;     // its run() has completed
     worker_stats retired;           // counters of the workers this one replaced
     std::uint64_t read_errors_seen = 0;

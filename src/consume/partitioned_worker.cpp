@@ -74,7 +74,7 @@ worker_options partitioned_worker::state::options_for(std::size_t partition) con
 void partitioned_worker::state::start(partition_run& r, client& on, worker_options o, std::string node) {
     retire(r);
     r.node = std::move(node);
-    r.w = std::make_unique<worker>(on, std::move(o));
+    r.w = std::make_shared<worker>(on, std::move(o));
     r.w->on_message(on_message);
     r.done = std::make_shared<bool>(false);
     r.read_errors_seen = 0;
@@ -299,6 +299,14 @@ std::vector<std::string> const& partitioned_worker::keys() const noexcept { retu
 worker_options const& partitioned_worker::options() const noexcept { return state_->opts; }
 
 assignment_options const& partitioned_worker::assignment() const noexcept { return state_->assign; }
+
+std::vector<std::shared_ptr<worker>> partitioned_worker::worker_handles() const {
+    std::vector<std::shared_ptr<worker>> out;
+    for (auto const& r : state_->runs)
+        if (r.running())
+            out.push_back(r.w);
+    return out;
+}
 
 std::vector<worker*> partitioned_worker::workers() const {
     std::vector<worker*> out;

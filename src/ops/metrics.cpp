@@ -390,7 +390,12 @@ std::vector<metric_family> metrics_registry::collect(registry_sample const& samp
         collect_owned_metrics(out, partitioned_);
     }
     collect_group_metrics(out, sampled.groups);
-    collect_autoscaler_metrics(out, scalers_);
+    auto scalers = scalers_;
+    for (auto* p : partitioned_scalers_) {
+        auto const more = p->autoscalers();
+        scalers.insert(scalers.end(), more.begin(), more.end());
+    }
+    collect_autoscaler_metrics(out, scalers);
     add_sample(add_family(out, "redstream_healthy", metric_type::gauge, "1 when every health check passes."), {},
                evaluate(sampled).healthy ? 1.0 : 0.0);
     add_sample(add_family(out, "redstream_build_info", metric_type::gauge,

@@ -8,6 +8,7 @@
 #include <redstream/io/partitioned_producer.hpp>
 #include <redstream/ops/admin.hpp>
 #include <redstream/ops/metrics.hpp>
+#include <redstream/scaling/partitioned_autoscaler.hpp>
 
 #include "redis_cluster.hpp"
 #include "run_coro.hpp"
@@ -297,6 +298,70 @@ BOOST_AUTO_TEST_CASE(a_dead_letter_move_over_a_split_partition_meets_tryagain_an
         BOOST_TEST(co_await eventually([&] { return *done; }, 30s));
         cc.close();
     });
+}
+
+// The autoscaler per partition: the partition with a backlog gets more consumers on its master,
+// the idle ones stay at the minimum, and all return to it once drained.
+BOOST_AUTO_TEST_CASE(each_partition_scales_with_its_own_backlog) {
+    redis_cluster cluster{3};
+    asio::io_context ioc;
+    cluster_client cc{ioc.get_executor(), cfg_for(cluster.node(0)), quiet()};
+    constexpr std::size_t partitions = 3;
+    partitioned_worker w{cc, {.stream = "load", .group = "g", .start_id = "0", .consumers = 1, .batch = 20}, partitions};
+    std::size_t handled = 0;
+    w.on_message([&](message const&) -> asio::awaitable<outcome> {
+        co_await sleep_for(2ms); // the handler's I/O: one consumer handles about 500 messages/s
+        ++handled;
+        co_return ack;
+    });
+    autoscaler_options ao;
+    ao.interval = 200ms;
+    ao.policy.min_consumers = 1;
+    ao.policy.max_consumers = 6;
+    ao.policy.lag_high = 100;
+    ao.policy.lag_low = 10;
+    ao.policy.drain_target = 2s;
+    ao.policy.up_cooldown = 300ms;
+    ao.policy.down_cooldown = 700ms;
+    partitioned_autoscaler scaler{w, ao};
+    auto const keys = cluster::partition_keys("load", partitions);
+    std::size_t busiest_max = 0, idle_max = 0;
+    std::string text;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request fill; // named: GCC 12 and temporaries inside co_await do not mix
+        for (int i = 0; i < 3000; ++i)
+            fill.push("XADD", keys[0], "*", "n", i);
+        for (std::size_t p = 1; p < partitions; ++p)
+            for (int i = 0; i < 30; ++i)
+                fill.push("XADD", keys[p], "*", "n", i);
+        co_await cc.routed().async_exec(fill, adapt_ignore(), asio::use_awaitable);
+        auto done = start(ioc, w);
+        bool scaler_done = false;
+        asio::co_spawn(ioc, scaler.run(), [&](std::exception_ptr) { scaler_done = true; });
+        auto watch = [&] {
+            for (auto const& ws : scaler.status().workers) {
+                auto& most = ws.streams == keys[0] ? busiest_max : idle_max;
+                most = std::max(most, ws.status.consumers);
+            }
+            return handled == 3000u + 30u * (partitions - 1);
+        };
+        BOOST_TEST(co_await eventually(watch, 60s));
+        BOOST_TEST(co_await eventually([&] { return scaler.status().consumers == partitions; }, 20s));
+        metrics_registry registry;
+        registry.add(scaler);
+        text = co_await registry.scrape();
+        scaler.stop();
+        w.stop();
+        BOOST_TEST(co_await eventually([&] { return *done && scaler_done; }, 30s));
+        cc.close();
+    });
+    BOOST_TEST(busiest_max > 1u); // the backlog's partition scaled up...
+    BOOST_TEST(idle_max == 1u);   // ...the others never did
+    BOOST_TEST(text.find(fmt::format("redstream_autoscaler_desired_consumers{{stream=\"{}\",group=\"g\"}} 1", keys[0])) !=
+                   std::string::npos,
+               text.substr(0, 3000));
+    partitioned_worker owned{cc, {.stream = "load", .group = "o"}, partitions, {.mode = partition_assignment::owned}};
+    BOOST_CHECK_THROW((partitioned_autoscaler{owned}), std::invalid_argument);
 }
 
 // Safe trim per partition: each partition keeps what its own groups still need, on its master;

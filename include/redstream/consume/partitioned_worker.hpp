@@ -140,6 +140,9 @@ public:
     /// The workers running now (one, or one per partition that has a master), for metrics:
     /// valid until the executor runs something else (a move replaces a partition's worker).
     [[nodiscard]] std::vector<worker*> workers() const;
+    /// The workers whose run() is going on now, shared: a holder may use one after a move has
+    /// replaced it (partitioned_autoscaler keeps each until its autoscaler has stopped).
+    [[nodiscard]] std::vector<std::shared_ptr<worker>> worker_handles() const;
     /// The options it was made with (`stream` is the logical stream).
     [[nodiscard]] worker_options const& options() const noexcept;
     /// Its assignment settings (`member` filled in when owned).

@@ -6,6 +6,7 @@
 
 #include <redstream/ops/metric_family.hpp>
 #include <redstream/scaling/autoscaler.hpp>
+#include <redstream/scaling/partitioned_autoscaler.hpp>
 #include <redstream/io/client.hpp>
 #include <redstream/scaling/group_sampler.hpp>
 #include <redstream/consume/partitioned_worker.hpp>
@@ -70,9 +71,11 @@ public:
     /// Reports a cluster: each master's client as add(client&) does, named `<name>:<host:port>`
     /// (and checked as connected), redirects by kind, retries and slot-map refreshes.
     void add(cluster_client& c, std::string name = "cluster") { clusters_.push_back({&c, std::move(name)}); }
-    /// Reports `a`'s desired consumers and decisions. These series carry no label, so register
-    /// at most one autoscaler per registry.
+    /// Reports `a`'s desired consumers and decisions, labelled like the worker it scales.
     void add(autoscaler& a) { scalers_.push_back(&a); }
+    /// Reports each of `a`'s autoscalers as add(autoscaler&) does (one per partition's worker;
+    /// a partition that moved starts its decisions counter again, as a restarted process does).
+    void add(partitioned_autoscaler& a) { partitioned_scalers_.push_back(&a); }
 
     /// Samples every registered worker's groups (one pipelined round trip per stream), then
     /// renders the Prometheus text exposition format (version 0.0.4).
@@ -119,6 +122,7 @@ private:
     std::vector<partitioned_worker*> partitioned_;
     std::vector<named_cluster> clusters_;
     std::vector<autoscaler*> scalers_;
+    std::vector<partitioned_autoscaler*> partitioned_scalers_;
 };
 
 } // namespace redstream
