@@ -321,7 +321,7 @@ int cmd_consume(args& a) {
             "A second signal stops at once; the messages in hand stay pending.\n"
             "--partitions N consumes the N partition keys of STREAM (see produce --partitions): one worker\n"
             "reading them all on one server; on a Redis Cluster one per partition on its master, following\n"
-            "slot moves (--consumers per partition there). Not yet with --metrics-port.\n"
+            "slot moves (--consumers per partition there); --metrics-port covers every partition.\n"
             "--assignment owned (with --partitions): each partition is read by one process at a time, in order\n"
             "(a lease in Redis per partition; --lease-ttl MS, default 10000; --member NAME, default\n"
             "PREFIX.<host>.<pid>); the processes split the partitions between them. Default: shared.\n");
@@ -340,8 +340,6 @@ int cmd_consume(args& a) {
     auto const stop_after = a.number_or("--count", 0);
     auto const metrics_port = a.option("--metrics-port");
     auto const partitions = a.number_or("--partitions", 0);
-    if (partitions > 0 && metrics_port)
-        throw cli_error(exit_usage, "--metrics-port does not cover --partitions yet");
     assignment_options assignment;
     auto const mode = a.option_or("--assignment", "shared");
     if (mode == "owned")
@@ -396,10 +394,27 @@ int cmd_consume(args& a) {
             asio::signal_set sigchld{s.io(), SIGCHLD};
             exec_context x{exec.value_or(""), stdin_timeout, children, sigchld};
             w->on_message(handler_for(x, [&w] { w->stop(); }));
+            metrics_registry registry; // every partition's worker and group, on its master
+            if (cluster)
+                registry.add(*cluster);
+            else
+                registry.add(s.client());
+            registry.add(*w);
+            std::unique_ptr<http_endpoint> http;
+            if (metrics_port) {
+                http = std::make_unique<http_endpoint>(
+                    s.io().get_executor(), registry,
+                    asio::ip::tcp::endpoint{asio::ip::make_address("0.0.0.0"),
+                                            static_cast<unsigned short>(std::stoul(*metrics_port))});
+                asio::co_spawn(s.io(), http->run(), asio::detached);
+                fmt::print(stderr, "serving /metrics and /healthz on port {}\n", http->port());
+            }
             asio::signal_set stop_signals{s.io(), SIGINT, SIGTERM};
             co_await (w->run() || handle_stop_signals(stop_signals, *w, o.drain_timeout, children, stop_signal) ||
                       reap_abandoned(sigchld, children));
             children.kill_and_reap_all();
+            if (http)
+                http->stop();
             auto const st = w->stats();
             fmt::print(stderr,
                        "consumed {} ({} partitions, {} moved, {} leases taken): {} handled, {} acked, {} failed, {} "

@@ -481,9 +481,10 @@ BOOST_AUTO_TEST_CASE(produce_and_consume_partitions_on_a_cluster) {
     BOOST_TEST(drained == 6u, groups_json.out);
     // Owned: one process takes every partition's lease, reads them in order, gives them back.
     auto owned = cli(fmt::format("consume orders owned --start-id 0 --partitions 6 --assignment owned --lease-ttl 1000 "
-                                 "--count 32 --url {}",
+                                 "--count 32 --metrics-port 0 --url {}",
                                  cluster.url()));
     BOOST_TEST(owned.code == 0, owned.err);
+    BOOST_TEST(contains(owned.err, "serving /metrics and /healthz on port"), owned.err);
     BOOST_TEST(std::count(owned.out.begin(), owned.out.end(), '\n') == 32);
     BOOST_TEST(contains(owned.err, "6 leases taken"), owned.err);
 

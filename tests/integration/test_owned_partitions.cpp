@@ -5,6 +5,7 @@
 #include <redstream/cluster/partitions.hpp>
 #include <redstream/consume/partitioned_worker.hpp>
 #include <redstream/io/cluster_client.hpp>
+#include <redstream/ops/metrics.hpp>
 
 #include "redis_cluster.hpp"
 #include "run_coro.hpp"
@@ -136,6 +137,12 @@ BOOST_AUTO_TEST_CASE(members_split_the_partitions_and_hand_them_over_in_order) {
         for (auto const& k : o1)
             BOOST_TEST(!o2.contains(k), k);
         BOOST_TEST(w1.stats().members == 2u);
+        metrics_registry registry;
+        registry.add(w1);
+        auto const text = co_await registry.scrape();
+        BOOST_TEST(text.find("redstream_partitions_owned{stream=\"jobs\",group=\"g\"} 3") != std::string::npos, text);
+        BOOST_TEST(text.find("redstream_partition_members{stream=\"jobs\",group=\"g\"} 2") != std::string::npos);
+        BOOST_TEST(text.find("redstream_partition_leases_lost_total{stream=\"jobs\",group=\"g\"} 0") != std::string::npos);
         co_await publish_numbered(c1, keys, next, 10);
         expected += 10 * partitions;
         BOOST_TEST(co_await eventually([&] { return log.total == expected; }, 10s));
