@@ -52,6 +52,7 @@ struct partitioned_autoscaler_status {
 /// autoscaler and its run().
 class partitioned_autoscaler {
 public:
+    /// Scales `w`'s workers with `opts` (each worker's own autoscaler). No I/O until run().
     partitioned_autoscaler(partitioned_worker& w, autoscaler_options opts = {});
     /// Asks run() to stop.
     ~partitioned_autoscaler();
