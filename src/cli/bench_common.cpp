@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 
 namespace redstream::cli {
 
@@ -78,6 +79,51 @@ asio::awaitable<void> burn(std::uint64_t us) {
     co_return;
 }
 
+
+field_list bench_message(bench_config const& cfg) {
+    std::string const value(cfg.payload, 'x');
+    field_list f{{"ts", std::to_string(wall_ns())}};
+    for (std::size_t i = 0; i < cfg.fields; ++i)
+        f.emplace_back(fmt::format("f{}", i), value);
+    return f;
+}
+
+asio::awaitable<void> fill_phase(bench_config const& cfg, std::uint64_t const& produced, bench_result& res,
+                                 asio::awaitable<void> producer) {
+    auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer tick{ex};
+    auto const t0 = clk::now();
+    bool filled = false;
+    asio::co_spawn(ex, std::move(producer), [&](std::exception_ptr) { filled = true; });
+    while (!filled) {
+        tick.expires_after(std::chrono::milliseconds(100));
+        co_await tick.async_wait(asio::use_awaitable);
+        double const s = std::chrono::duration<double>(clk::now() - t0).count();
+        progress(cfg, "produce", produced, cfg.messages, static_cast<double>(produced) / s, "");
+    }
+    res.produce_rate = static_cast<double>(produced) / std::chrono::duration<double>(clk::now() - t0).count();
+    if (progress_enabled(cfg))
+        fmt::print(stderr, "\n");
+}
+
+worker::handler bench_handler(bench_config const& cfg, std::vector<std::uint32_t>& latency_us) {
+    return [&cfg, &latency_us](message const& m) -> asio::awaitable<outcome> {
+        if (auto ts = m.field("ts")) {
+            std::uint64_t sent = 0;
+            std::from_chars(ts->data(), ts->data() + ts->size(), sent);
+            auto const now = wall_ns();
+            latency_us.push_back(static_cast<std::uint32_t>(now > sent ? (now - sent) / 1000 : 0));
+        }
+        if (cfg.handler_cpu_us > 0)
+            co_await burn(cfg.handler_cpu_us);
+        if (cfg.handler_io_ms > 0) {
+            asio::steady_timer io{co_await asio::this_coro::executor};
+            io.expires_after(std::chrono::milliseconds(cfg.handler_io_ms));
+            co_await io.async_wait(asio::use_awaitable);
+        }
+        co_return ack;
+    };
+}
 
 wakeup_mode parse_wakeup(std::string const& s) {
     if (s == "keyspace")

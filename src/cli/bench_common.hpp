@@ -3,10 +3,20 @@
 
 #include "cli_common.hpp"
 
+#include <redstream/consume/worker.hpp>
 #include <redstream/consume/worker_options.hpp>
 #include <redstream/io/client.hpp>
 
+#include "io/use_tuple.hpp"
+
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <fmt/format.h>
 
 #include <chrono>
 #include <cstdint>
@@ -74,6 +84,59 @@ void progress(bench_config const& cfg, std::string_view phase, std::uint64_t don
 asio::awaitable<void> burn(std::uint64_t us);
 wakeup_mode parse_wakeup(std::string const& s);
 void print_result(bench_config const& cfg, bench_result& r, std::string const& where);
+
+// One benchmark message: the send time (for produce->handle latency) and the payload fields.
+field_list bench_message(bench_config const& cfg);
+
+// Publishes cfg.messages entries, pipelined from 8 coroutines (batches of 500 through
+// `publish_batch`), or paced at cfg.rate from one (`publish_one`). `produced` counts them.
+template <class PublishOne, class PublishBatch>
+asio::awaitable<void> produce_with(bench_config const& cfg, std::uint64_t& produced, bool const& interrupted,
+                                   PublishOne publish_one, PublishBatch publish_batch) {
+    auto ex = co_await asio::this_coro::executor;
+    if (cfg.rate > 0) {
+        asio::steady_timer t{ex};
+        auto next = clk::now();
+        auto const interval = std::chrono::nanoseconds{1'000'000'000 / cfg.rate};
+        while (produced < cfg.messages && !interrupted) {
+            next += interval;
+            t.expires_at(next);
+            co_await t.async_wait(asio::use_awaitable);
+            auto const f = bench_message(cfg);
+            co_await publish_one(f);
+            ++produced;
+        }
+        co_return;
+    }
+    std::size_t running = 8;
+    asio::steady_timer all_done{ex, clk::time_point::max()};
+    for (int w = 0; w < 8; ++w)
+        asio::co_spawn(
+            ex,
+            [&]() -> asio::awaitable<void> {
+                std::vector<field_list> batch;
+                while (produced < cfg.messages && !interrupted) {
+                    auto const n = std::min<std::uint64_t>(500, cfg.messages - produced);
+                    produced += n; // claimed before the await so the 8 writers never overshoot
+                    batch.clear();
+                    for (std::uint64_t i = 0; i < n; ++i)
+                        batch.push_back(bench_message(cfg));
+                    co_await publish_batch(batch);
+                }
+                if (--running == 0)
+                    all_done.cancel();
+            },
+            asio::detached);
+    co_await all_done.async_wait(detail::use_tuple);
+}
+
+// Runs `producer` to the end with a progress bar, and records the produce rate.
+asio::awaitable<void> fill_phase(bench_config const& cfg, std::uint64_t const& produced, bench_result& res,
+                                 asio::awaitable<void> producer);
+
+// The benchmark's handler: records produce->handle latency, then burns cfg.handler_cpu_us and
+// waits cfg.handler_io_ms.
+worker::handler bench_handler(bench_config const& cfg, std::vector<std::uint32_t>& latency_us);
 
 // The partitioned run (--partitions, --cluster): see cmd_bench_partitioned.cpp.
 asio::awaitable<void> run_partitioned_bench(client& seed, bench_config const& cfg, bench_result& res,

@@ -32,48 +32,11 @@ namespace redstream::cli {
 
 namespace {
 
-// Publishes `n` entries, pipelined from 8 coroutines, or paced at cfg.rate from one.
 asio::awaitable<void> produce(client& c, std::string const& stream, bench_config const& cfg, std::uint64_t& produced,
                               bool const& interrupted) {
-    std::string const value(cfg.payload, 'x');
-    auto make = [&]() {
-        field_list f{{"ts", std::to_string(wall_ns())}};
-        for (std::size_t i = 0; i < cfg.fields; ++i)
-            f.emplace_back(fmt::format("f{}", i), value);
-        return f;
-    };
-    auto ex = co_await asio::this_coro::executor;
-    if (cfg.rate > 0) {
-        asio::steady_timer t{ex};
-        auto next = clk::now();
-        auto const interval = std::chrono::nanoseconds{1'000'000'000 / cfg.rate};
-        while (produced < cfg.messages && !interrupted) {
-            next += interval;
-            t.expires_at(next);
-            co_await t.async_wait(asio::use_awaitable);
-            auto const f = make();
-            co_await c.publish(stream, f);
-            ++produced;
-        }
-        co_return;
-    }
-    std::size_t running = 8;
-    asio::steady_timer all_done{ex, clk::time_point::max()};
-    for (int w = 0; w < 8; ++w)
-        asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
-            std::vector<field_list> batch;
-            while (produced < cfg.messages && !interrupted) {
-                auto const n = std::min<std::uint64_t>(500, cfg.messages - produced);
-                produced += n; // claimed before the await so the 8 writers never overshoot
-                batch.clear();
-                for (std::uint64_t i = 0; i < n; ++i)
-                    batch.push_back(make());
-                co_await c.publish_batch(stream, batch);
-            }
-            if (--running == 0)
-                all_done.cancel();
-        }, asio::detached);
-    co_await all_done.async_wait(detail::use_tuple);
+    co_await produce_with(
+        cfg, produced, interrupted, [&](field_list const& f) { return c.publish(stream, f); },
+        [&](std::vector<field_list> const& batch) { return c.publish_batch(stream, batch); });
 }
 
 asio::awaitable<void> run_bench(client& c, bench_config const& cfg, bench_result& res, bool& interrupted) {
@@ -92,20 +55,8 @@ asio::awaitable<void> run_bench(client& c, bench_config const& cfg, bench_result
     std::uint64_t produced = 0;
 
     // 1. Fill (unless the producer runs beside the consumers at a fixed rate).
-    if (cfg.rate == 0) {
-        auto const t0 = clk::now();
-        bool filled = false;
-        asio::co_spawn(ex, produce(c, stream, cfg, produced, interrupted), [&](std::exception_ptr) { filled = true; });
-        while (!filled) {
-            tick.expires_after(std::chrono::milliseconds(100));
-            co_await tick.async_wait(asio::use_awaitable);
-            double const s = std::chrono::duration<double>(clk::now() - t0).count();
-            progress(cfg, "produce", produced, cfg.messages, static_cast<double>(produced) / s, "");
-        }
-        res.produce_rate = static_cast<double>(produced) / std::chrono::duration<double>(clk::now() - t0).count();
-        if (progress_enabled(cfg))
-            fmt::print(stderr, "\n");
-    }
+    if (cfg.rate == 0)
+        co_await fill_phase(cfg, produced, res, produce(c, stream, cfg, produced, interrupted));
 
     // 2. Consume.
     worker_options o;
@@ -121,22 +72,7 @@ asio::awaitable<void> run_bench(client& c, bench_config const& cfg, bench_result
     worker w{c, o};
     std::vector<std::uint32_t> latency_us;
     latency_us.reserve(static_cast<std::size_t>(cfg.messages));
-    w.on_message([&](message const& m) -> asio::awaitable<outcome> {
-        if (auto ts = m.field("ts")) {
-            std::uint64_t sent = 0;
-            std::from_chars(ts->data(), ts->data() + ts->size(), sent);
-            auto const now = wall_ns();
-            latency_us.push_back(static_cast<std::uint32_t>(now > sent ? (now - sent) / 1000 : 0));
-        }
-        if (cfg.handler_cpu_us > 0)
-            co_await burn(cfg.handler_cpu_us);
-        if (cfg.handler_io_ms > 0) {
-            asio::steady_timer io{co_await asio::this_coro::executor};
-            io.expires_after(std::chrono::milliseconds(cfg.handler_io_ms));
-            co_await io.async_wait(asio::use_awaitable);
-        }
-        co_return ack;
-    });
+    w.on_message(bench_handler(cfg, latency_us));
     std::optional<autoscaler> scaler;
     if (cfg.consumers == 0) {
         autoscaler_options ao;

@@ -301,6 +301,20 @@ asio::awaitable<void> handle_stop_signals(asio::signal_set& signals, Worker& w, 
     }
 }
 
+// /metrics and /healthz on `port` (all interfaces) when one is given; stop() it before the
+// registry goes.
+std::unique_ptr<http_endpoint> serve_metrics(session& s, metrics_registry& registry,
+                                             std::optional<std::string> const& port) {
+    if (!port)
+        return nullptr;
+    auto http = std::make_unique<http_endpoint>(
+        s.io().get_executor(), registry,
+        asio::ip::tcp::endpoint{asio::ip::make_address("0.0.0.0"), static_cast<unsigned short>(std::stoul(*port))});
+    asio::co_spawn(s.io(), http->run(), asio::detached);
+    fmt::print(stderr, "serving /metrics and /healthz on port {}\n", http->port());
+    return http;
+}
+
 } // namespace
 
 int cmd_consume(args& a) {
@@ -400,15 +414,7 @@ int cmd_consume(args& a) {
             else
                 registry.add(s.client());
             registry.add(*w);
-            std::unique_ptr<http_endpoint> http;
-            if (metrics_port) {
-                http = std::make_unique<http_endpoint>(
-                    s.io().get_executor(), registry,
-                    asio::ip::tcp::endpoint{asio::ip::make_address("0.0.0.0"),
-                                            static_cast<unsigned short>(std::stoul(*metrics_port))});
-                asio::co_spawn(s.io(), http->run(), asio::detached);
-                fmt::print(stderr, "serving /metrics and /healthz on port {}\n", http->port());
-            }
+            auto http = serve_metrics(s, registry, metrics_port);
             asio::signal_set stop_signals{s.io(), SIGINT, SIGTERM};
             co_await (w->run() || handle_stop_signals(stop_signals, *w, o.drain_timeout, children, stop_signal) ||
                       reap_abandoned(sigchld, children));
@@ -437,15 +443,7 @@ int cmd_consume(args& a) {
         metrics_registry registry;
         registry.add(s.client());
         registry.add(w);
-        std::unique_ptr<http_endpoint> http;
-        if (metrics_port) {
-            http = std::make_unique<http_endpoint>(
-                s.io().get_executor(), registry,
-                asio::ip::tcp::endpoint{asio::ip::make_address("0.0.0.0"),
-                                        static_cast<unsigned short>(std::stoul(*metrics_port))});
-            asio::co_spawn(s.io(), http->run(), asio::detached);
-            fmt::print(stderr, "serving /metrics and /healthz on port {}\n", http->port());
-        }
+        auto http = serve_metrics(s, registry, metrics_port);
         asio::signal_set stop_signals{s.io(), SIGINT, SIGTERM};
         // The signal handling and the reaping end with run(), and before the objects they use.
         co_await (w.run() || handle_stop_signals(stop_signals, w, o.drain_timeout, children, stop_signal) ||
