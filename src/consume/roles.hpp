@@ -15,7 +15,7 @@ namespace redstream::detail {
 
 class worker_impl;
 struct consumer_state;
-class wake_signal;
+class parking_signal;
 
 /// Takes over messages idle for min_idle in any consumer (crashed or stuck) and handles them
 /// as `<prefix>.<identity>.claim`.

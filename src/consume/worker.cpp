@@ -45,8 +45,17 @@ asio::awaitable<bool> wake_signal::wait(milliseconds limit) {
     co_return cs.cancelled() == asio::cancellation_type::none;
 }
 
-namespace {
+asio::awaitable<bool> parking_signal::wait(milliseconds limit) {
+    if (limit == milliseconds::max())
+        timer_.expires_at(clock::time_point::max());
+    else
+        timer_.expires_after(limit);
+    co_await timer_.async_wait(use_tuple);
+    auto cs = co_await asio::this_coro::cancellation_state;
+    co_return cs.cancelled() == asio::cancellation_type::none;
+}
 
+namespace {
 
 // The default per-consumer bound leaves room for the read depth's ceiling (8 reads of a batch)
 // plus the batch in hand and the acks still travelling: 16 batches. A fixed number capped the
@@ -269,7 +278,7 @@ std::shared_ptr<consumer_state> worker_impl::make_state(consumer_role role, std:
     c->role = role;
     c->index = index;
     c->name = std::move(name);
-    c->wake = std::make_unique<wake_signal>(client_.get_executor());
+    c->wake = std::make_unique<parking_signal>(client_.get_executor());
     return c;
 }
 

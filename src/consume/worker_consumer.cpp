@@ -1,6 +1,7 @@
 #include "consume/worker_impl.hpp"
 
 #include "io/client_internals.hpp"
+#include "io/connection_internals.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -131,7 +132,10 @@ void worker_impl::start_read(consumer_state& c, std::shared_ptr<read_slot> const
     auto& via = block && wake_conn_ ? *wake_conn_ : conn_;
     flush_acks(via);
     ++reads_in_flight_;
-    via.async_exec(s->req, adapt(s->reply), [s, w = weak_from_this(), holder = c.index](error_code ec, std::size_t) {
+    // Completes inline, from the reader that parsed the reply (connection_internals): the
+    // consumer waiting for it resumes at once, and its handler runs before anything else.
+    connection_internals::exec_completing_inline(via, s->req, adapt(s->reply),
+                                                 [s, w = weak_from_this(), holder = c.index](error_code ec, std::size_t) {
         s->ec = ec;
         if (auto self = w.lock()) {
             --self->reads_in_flight_;
@@ -229,7 +233,11 @@ asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc)
     if (std::exchange(rc.park_next, false) && !rc.current->started && rc.ahead.empty() &&
         (block_handed_over_ || blocker_active_)) {
         // Handed the blocking read over after a short blocking read: whatever arrives goes to it.
-        flush_acks(); // going idle: no read will carry them
+        // Going idle, no read of ours carries the acks; the blocking read carries them in front
+        // of it if it has not left yet (one write, one server wake-up per message, as with one
+        // consumer). Should its consumer stop instead, the ack timer sends them.
+        if (!block_handed_over_)
+            flush_acks();
         co_return co_await park(c, rc.park_generation);
     }
     if (!rc.current->started) {

@@ -132,8 +132,9 @@ asio::awaitable<void> worker_impl::handle_entries(consumer_state& c, entry_batch
     // would share the XACK, so waiting for the flush interval would only delay it (an ack
     // issued while idle reaches the server now). Otherwise the next read start takes them,
     // as does this consumer's own next read when it starts one at once (a blocking read after
-    // a drained stream: the acks go in front of it, in one write).
-    if (batches_handling_ == 1 && reads_in_flight_ == 0 && !c.reads_after_batch)
+    // a drained stream: the acks go in front of it, in one write), or the blocking read handed
+    // to another consumer that has not sent it yet.
+    if (batches_handling_ == 1 && reads_in_flight_ == 0 && !c.reads_after_batch && !block_handed_over_)
         flush_acks();
 }
 

@@ -55,6 +55,23 @@ private:
     asio::steady_timer timer_;
 };
 
+/// A consumer's own wake-up: waited for by one coroutine at a time (the consumer's), so one
+/// timer both bounds the wait and takes the notification. notify_all() resumes the waiter one
+/// scheduler pass later, where wake_signal's two timers under `||` take three (the winner's
+/// completion, the loser's cancel, the group's): on the hand-over of a blocking read that
+/// decides whether the next consumer sends it before the ack timer is armed. A notification
+/// with no waiter is lost, as with wake_signal (callers check generations).
+class parking_signal {
+public:
+    explicit parking_signal(asio::any_io_executor ex) : timer_(ex, clock::time_point::max()) {}
+    /// Waits for notify_all() or `limit`. Returns false if the coroutine was cancelled.
+    asio::awaitable<bool> wait(milliseconds limit);
+    void notify_all() { timer_.cancel(); }
+
+private:
+    asio::steady_timer timer_;
+};
+
 /// Counts batches being handled while alive (exceptions included).
 class batch_in_progress {
 public:
@@ -77,7 +94,7 @@ struct consumer_state {
     holder_id index = 0;
     std::string name;
     asio::cancellation_signal cancel;   // emitted at the drain deadline
-    std::unique_ptr<wake_signal> wake;  // parking
+    std::unique_ptr<parking_signal> wake; // parking
     task_lifecycle life;
     bool parked = false;
     bool take_block = false;            // woken to hold the blocking read (the hand-over)

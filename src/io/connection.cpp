@@ -3,6 +3,7 @@
 #include <redstream/resp/error.hpp>
 
 #include "io/connection_impl.hpp"
+#include "io/connection_internals.hpp"
 #include "io/report_exception.hpp"
 #include "io/use_tuple.hpp"
 
@@ -84,7 +85,8 @@ connection_impl::connection_impl(asio::any_io_executor ex, config cfg, logger lo
 
 void connection_impl::wake_writer() { writer_wakeup_.cancel(); }
 
-void connection_impl::exec(request const& req, any_adapter adapter, exec_handler h, bool priority) {
+void connection_impl::exec(request const& req, any_adapter adapter, exec_handler h, bool priority,
+                           bool complete_inline) {
     error_code ec;
     bool const subscribing = !req.subscriptions().empty();
     if (closed_)
@@ -104,7 +106,7 @@ void connection_impl::exec(request const& req, any_adapter adapter, exec_handler
     bool const must_wait = ever_connected_ && state_ != connection_state::connected && !priority;
     auto slot = asio::get_associated_cancellation_slot(h);
     entry_id const id = mpx_.add(req, std::move(adapter), priority);
-    execs_.emplace(id, std::move(h));
+    execs_.emplace(id, waiting_exec{std::move(h), complete_inline});
     if (slot.is_connected()) {
         slot.assign([self = weak_from_this(), id](asio::cancellation_type type) {
             using ct = asio::cancellation_type;
@@ -127,18 +129,19 @@ void connection_impl::cancel(entry_id id, cancel_mode mode) {
     perform_actions();
 }
 
-// Does what the multiplexer asked for, in its order. Nothing here resumes a caller inline, but
-// a log sink is user code and may close the connection, which adds actions while we run: they
-// are appended to actions_ and this loop reaches them in turn (the flag keeps a nested call from
+// Does what the multiplexer asked for, in its order. Only the reader's delivery resumes callers
+// inline, and only those that asked for it (connection_internals). A log sink or such a caller
+// is user code and may exec, cancel or close, which adds actions while we run: they are
+// appended to actions_ and this loop reaches them in turn (the flag keeps a nested call from
 // running them out of order).
-void connection_impl::perform_actions() {
+void connection_impl::perform_actions(delivery how) {
     if (performing_)
         return;
     performing_ = true;
     auto const perform = overloaded{
-        [this](completed& a) { resume(a.id, a.ec, a.replies); },
+        [this, how](completed& a) { resume(a.id, a.ec, a.replies, how); },
         // The multiplexer names no Asio error; callers have always seen this one for a cancel.
-        [this](cancelled& a) { resume(a.id, asio::error::operation_aborted, a.replies); },
+        [this](cancelled& a) { resume(a.id, asio::error::operation_aborted, a.replies, delivery::posted); },
         [this](pushed& a) {
             if (!pushes_.try_send(error_code{}, std::move(a.message)))
                 ++pushes_dropped_;
@@ -165,17 +168,29 @@ void connection_impl::perform_actions() {
     performing_ = false;
 }
 
-void connection_impl::resume(entry_id id, error_code ec, std::size_t replies) {
+void connection_impl::resume(entry_id id, error_code ec, std::size_t replies, delivery how) {
     auto node = execs_.extract(id);
     if (node.empty())
         return;
-    exec_handler h{std::move(node.mapped())};
+    exec_handler h{std::move(node.mapped().handler)};
+    bool const now = how == delivery::inline_allowed && node.mapped().complete_inline;
     auto slot = asio::get_associated_cancellation_slot(h);
     if (slot.is_connected())
         slot.clear();
-    // Never complete inline: the caller may be inside the reader or its own initiation.
-    // post() runs the handler through its associated executor and keeps work counted.
-    asio::post(ex_, asio::append(std::move(h), ec, replies));
+    if (!now) {
+        // The caller may be inside its own initiation or cancellation: complete later.
+        // post() runs the handler through its associated executor and keeps work counted.
+        asio::post(ex_, asio::append(std::move(h), ec, replies));
+        return;
+    }
+    // Straight from the reader: the reply reaches its consumer before the reader's next
+    // (usually empty) read and before the scheduler polls the reactor again. What the handler
+    // throws is not the reader's failure: it leaves io_context::run(), as a posted one would.
+    try {
+        std::move(h)(ec, replies);
+    } catch (...) {
+        asio::post(ex_, [ep = std::current_exception()] { std::rethrow_exception(ep); });
+    }
 }
 
 // One timer serves every request waiting for the connection to come back.
@@ -356,7 +371,8 @@ asio::awaitable<error_code> connection_impl::reader() {
         rend_ += n;
         error_code pec;
         rbegin_ += mpx_.consume(std::string_view{rbuf_.data() + rbegin_, rend_ - rbegin_}, pec, actions_);
-        perform_actions(); // before a protocol error ends the session: those replies were good
+        // Before a protocol error ends the session: those replies were good.
+        perform_actions(delivery::inline_allowed);
         if (rbegin_ == rend_)
             rbegin_ = rend_ = 0;
         if (pec) {
@@ -579,6 +595,12 @@ void connection::run_impl(boost::asio::any_completion_handler<void(error_code)> 
 void connection::exec_impl(request const& req, any_adapter adapter,
                            boost::asio::any_completion_handler<void(error_code, std::size_t)> h) {
     impl_->exec(req, std::move(adapter), std::move(h), false);
+}
+
+void detail::connection_internals::exec_completing_inline(
+    connection& c, request const& req, any_adapter adapter,
+    boost::asio::any_completion_handler<void(error_code, std::size_t)> h) {
+    c.impl_->exec(req, std::move(adapter), std::move(h), false, true);
 }
 
 void connection::receive_push_impl(boost::asio::any_completion_handler<void(error_code, push_message)> h) {

@@ -30,8 +30,10 @@ public:
     connection_impl(asio::any_io_executor ex, config cfg, logger log);
 
     asio::awaitable<error_code> run();
-    /// `req` is copied before exec() returns: it need not outlive the call.
-    void exec(request const& req, any_adapter adapter, exec_handler h, bool priority);
+    /// `req` is copied before exec() returns: it need not outlive the call. With
+    /// `complete_inline`, a reply's completion runs straight from the reader that parsed it
+    /// (see connection_internals); otherwise, and for failures and cancels, through post().
+    void exec(request const& req, any_adapter adapter, exec_handler h, bool priority, bool complete_inline = false);
     void close();
     /// Ends the connection for good: fails every request with `ec`, ends push readers.
     void finish(error_code ec);
@@ -71,8 +73,11 @@ private:
     void arm_wait_expiry(steady_time deadline);
     void restore_subscriptions();
     void cancel(entry_id id, cancel_mode mode);
-    void perform_actions();
-    void resume(entry_id id, error_code ec, std::size_t replies);
+    // Whether a completed request that asked for it may run its handler inline: only the
+    // reader's delivery after a parse (nobody is inside one of our calls then).
+    enum class delivery { posted, inline_allowed };
+    void perform_actions(delivery how = delivery::posted);
+    void resume(entry_id id, error_code ec, std::size_t replies, delivery how);
 
     std::optional<transport> transport_;
     asio::steady_timer writer_wakeup_;
@@ -89,7 +94,11 @@ private:
     bool ever_connected_ = false;
     // The callers of the requests in mpx_, by the id it gave them. Handlers are only ever
     // move-constructed in and out (Asio 1.26's any_completion_handler cannot be assigned).
-    std::unordered_map<entry_id, exec_handler> execs_;
+    struct waiting_exec {
+        exec_handler handler;
+        bool complete_inline = false;
+    };
+    std::unordered_map<entry_id, waiting_exec> execs_;
     action_list actions_; // what mpx_ asked for and perform_actions() has not done yet
     bool performing_ = false;
 };

@@ -3,6 +3,7 @@
 #include <redstream/protocol/stream_readers.hpp>
 
 #include "io/client_internals.hpp"
+#include "io/connection_internals.hpp"
 #include "redis_server.hpp"
 #include "run_coro.hpp"
 
@@ -17,6 +18,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
+
+#include <fmt/format.h>
 
 #include <dlfcn.h>
 #include <netdb.h>
@@ -707,6 +710,67 @@ BOOST_AUTO_TEST_CASE(run_ended_by_an_exception_completes_and_fails_what_waits) {
     BOOST_TEST(exec_ec.failed()); // the connect failure or the exception, whichever came first
     BOOST_TEST(push_ec.failed());
     BOOST_TEST(any_line_has(logs, "log sink failed"), "the exception was not reported");
+}
+
+// The worker's reads complete inline, from the reader (connection_internals): a reply parsed
+// behind an ordinary one reaches its handler before the ordinary one's posted completion, and
+// a handler may close the connection from there.
+BOOST_AUTO_TEST_CASE(inline_completions_run_from_the_reader_and_may_close_the_connection) {
+    redis_server srv;
+    asio::io_context ioc;
+    connection conn{ioc.get_executor(), quiet(srv.url()), silent()};
+    auto run = start_run(conn);
+    std::vector<std::string> order;
+    error_code blocked_ec;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request warm;
+        warm.push("PING");
+        co_await conn.async_exec(warm, adapt_ignore()); // connected: the next three go in one write
+        request first, second, blocked;
+        first.push("PING");
+        second.push("PING");
+        blocked.push("XREAD", "BLOCK", 0, "STREAMS", "inline:nothing", "$"); // never answered
+        conn.async_exec(first, adapt_ignore(), [&](error_code, std::size_t) { order.emplace_back("posted"); });
+        detail::connection_internals::exec_completing_inline(conn, second, adapt_ignore(), [&](error_code ec, std::size_t) {
+            order.emplace_back(ec ? "inline failed" : "inline");
+            conn.close(); // from inside the reader: only queues the failures
+        });
+        conn.async_exec(blocked, adapt_ignore(), [&](error_code ec, std::size_t) { blocked_ec = ec; });
+        co_await wait_until([&] { return run->finished && order.size() == 2 && blocked_ec; }, 5s);
+    }, 15s);
+    BOOST_TEST(order == (std::vector<std::string>{"inline", "posted"}), fmt::format("{}", fmt::join(order, ", ")));
+    BOOST_TEST((blocked_ec == errc::closed), blocked_ec.message());
+    BOOST_TEST(run->finished);
+}
+
+// What an inline completion throws is not the reader's failure: it leaves io_context::run(),
+// as a posted handler's would, and the connection goes on.
+BOOST_AUTO_TEST_CASE(a_throwing_inline_completion_leaves_run_and_the_connection_goes_on) {
+    redis_server srv;
+    asio::io_context ioc;
+    connection conn{ioc.get_executor(), quiet(srv.url()), silent()};
+    start_run(conn);
+    request ping;
+    ping.push("PING");
+    detail::connection_internals::exec_completing_inline(conn, ping, adapt_ignore(), [](error_code, std::size_t) {
+        throw std::runtime_error("handler bug");
+    });
+    std::string what;
+    try {
+        ioc.run_for(10s);
+    } catch (std::runtime_error const& e) {
+        what = e.what();
+    }
+    BOOST_TEST(what == "handler bug");
+    ioc.restart();
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        std::string pong;
+        auto [ec, n] = co_await conn.async_exec(ping, adapt(pong), tuple_awaitable);
+        BOOST_TEST(!ec, ec.message());
+        BOOST_TEST(pong == "PONG");
+        BOOST_TEST(conn.stats().connects == 1u); // the same connection
+        conn.close();
+    }, 15s);
 }
 
 BOOST_AUTO_TEST_CASE(connect_timeout_covers_a_name_lookup_that_hangs) {

@@ -303,12 +303,45 @@ BOOST_AUTO_TEST_CASE(wakes_up_after_idle_in_every_mode) {
 // instead of waking it for a plain read that can only come back empty: one blocking read per
 // message, as a blocking client makes. Slow handlers still overlap, because the consumer that
 // took over holds the blocking read while the first one handles.
+namespace {
+
+// The value of `field` (flags, cmd, ...) of every client named `name` in a CLIENT LIST.
+std::vector<std::string> field_of_clients_named(std::string const& list, std::string const& name,
+                                                std::string const& field) {
+    std::vector<std::string> values;
+    std::size_t line_start = 0;
+    while (line_start < list.size()) {
+        auto line_end = list.find('\n', line_start);
+        if (line_end == std::string::npos)
+            line_end = list.size();
+        std::string_view const line{list.data() + line_start, line_end - line_start};
+        line_start = line_end + 1;
+        if (line.find(" name=" + name + " ") == std::string_view::npos)
+            continue;
+        auto const at = line.find(" " + field + "=");
+        if (at == std::string_view::npos)
+            continue;
+        auto const value = line.substr(at + field.size() + 2);
+        values.emplace_back(value.substr(0, value.find(' ')));
+    }
+    return values;
+}
+
+std::vector<std::string> flags_of_clients_named(std::string const& list, std::string const& name) {
+    return field_of_clients_named(list, name, "flags");
+}
+
+} // namespace
+
 BOOST_AUTO_TEST_CASE(drained_blocking_reads_hand_the_block_over_without_empty_reads) {
     // Dedicated only: block_slice re-blocks every 50 ms, each an empty reply.
     auto const mode = wakeup_mode::dedicated;
     redis_server srv;
     asio::io_context ioc;
-    client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+    auto cfg = cfg_for(srv);
+    cfg.client_name = "app";
+    client cl{ioc.get_executor(), cfg, quiet()};
+    client observer{ioc.get_executor(), cfg_for(srv), quiet()};
     worker_options opts{.stream = "s", .group = "g", .consumers = 4, .wakeup = mode};
     opts.idle_poll_interval = 10s; // so only the blocking read can deliver in time
     opts.dedicated_block = 10s;    // and no BLOCK times out into an empty reply meanwhile
@@ -327,15 +360,25 @@ BOOST_AUTO_TEST_CASE(drained_blocking_reads_hand_the_block_over_without_empty_re
     });
     std::string_view const expected = to_string(mode);
     std::uint64_t empty_before = 0, empty_after = 0;
+    int acks_on_shared = 0;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto done = start_worker(ioc, w);
         BOOST_TEST(co_await eventually([&] { return w.stats().consumers == 4 && w.stats().parked == 3; }, 5s));
         empty_before = w.stats().empty_reads;
         for (int i = 0; i < 20; ++i) {
             field_list const f{{"i", std::to_string(i)}};
-            co_await cl.publish("s", f);
+            co_await cl.publish("s", f); // on the shared connection: its last command is XADD
             BOOST_TEST(co_await eventually([&] { return handled == i + 1; }, 2s), "mode " << expected);
-            BOOST_TEST(co_await eventually([&] { return w.stats().parked == 3; }, 2s), "mode " << expected);
+            BOOST_TEST(co_await eventually([&] { return w.stats().parked == 3 && w.stats().pending_acks == 0; }, 2s),
+                       "mode " << expected);
+            // The ack went in front of the next consumer's blocking read, on the wake-up
+            // connection, not in a write of its own on the shared one.
+            request r;
+            r.push("CLIENT", "LIST");
+            std::string list;
+            co_await observer.connection().async_exec(r, adapt(list), asio::use_awaitable);
+            for (auto const& cmd : field_of_clients_named(list, "app", "cmd"))
+                acks_on_shared += cmd == "xack";
         }
         empty_after = w.stats().empty_reads;
         // Three slow messages, each published once the previous one is in its handler.
@@ -348,37 +391,15 @@ BOOST_AUTO_TEST_CASE(drained_blocking_reads_hand_the_block_over_without_empty_re
         w.stop();
         BOOST_TEST(co_await eventually([&] { return *done; }, 5s));
         cl.close();
+        observer.close();
     });
+    BOOST_TEST(acks_on_shared == 0, acks_on_shared << " of 20 acks took a write of their own on the shared connection");
     // Before the hand-over every message cost one empty plain read (20 here).
     BOOST_TEST(empty_after - empty_before <= 4u, "mode " << expected << ": " << empty_after - empty_before
                                                       << " empty reads for 20 messages");
     BOOST_TEST(most_at_once == 3, "mode " << expected << ": slow handlers must overlap");
 }
 
-namespace {
-
-// The `flags` of every client named `name` in a CLIENT LIST.
-std::vector<std::string> flags_of_clients_named(std::string const& list, std::string const& name) {
-    std::vector<std::string> flags;
-    std::size_t line_start = 0;
-    while (line_start < list.size()) {
-        auto line_end = list.find('\n', line_start);
-        if (line_end == std::string::npos)
-            line_end = list.size();
-        std::string_view const line{list.data() + line_start, line_end - line_start};
-        line_start = line_end + 1;
-        if (line.find(" name=" + name + " ") == std::string_view::npos)
-            continue;
-        auto const at = line.find(" flags=");
-        if (at == std::string_view::npos)
-            continue;
-        auto const value = line.substr(at + 7);
-        flags.emplace_back(value.substr(0, value.find(' ')));
-    }
-    return flags;
-}
-
-} // namespace
 
 // The main embedding case on a stock server (keyspace events off): an idle worker with default
 // options and the application's own commands on the same client. Before issue 13 the default

@@ -11,5 +11,6 @@ class cluster_connection_impl;
 class client_impl;
 class worker_impl;
 struct client_internals;
+struct connection_internals;
 
 } // namespace redstream::detail

@@ -187,6 +187,7 @@ private:
                    boost::asio::any_completion_handler<void(error_code, std::size_t)> h);
     void receive_push_impl(boost::asio::any_completion_handler<void(error_code, push_message)> h);
 
+    friend struct detail::connection_internals; // the worker's reads that complete inline (src/io)
     std::shared_ptr<detail::connection_impl> impl_;
 };
 
