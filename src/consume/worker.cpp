@@ -260,6 +260,7 @@ void worker_impl::spawn_task(asio::awaitable<void> task, std::shared_ptr<consume
         if (c->role == consumer_role::reader && !c->life.retiring())
             --self->running_consumers_;
         c->life.finish();
+        self->give_back_block(*c); // when it ended by an exception, holding the hand-over
         // What it still holds stays pending on the server: its own re-read, a claim or the
         // next start hands it out again.
         self->release_held_by(c->index);
@@ -407,6 +408,7 @@ asio::awaitable<void> worker_impl::run() {
 void worker_impl::finish_run() {
     hand_.clear();
     flow_.reset();
+    block_handed_over_ = false;
     consumers_added_while_starting_ = 0;
     life_.finished();
 }

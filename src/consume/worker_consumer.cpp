@@ -26,6 +26,10 @@ asio::awaitable<std::size_t> worker_impl::acquire(consumer_state& c, std::size_t
     while (!flow_.may_read(c.index)) {
         if (c.stopping())
             co_return 0;
+        // Handed the blocking read: the acks left for it must not wait for room that only
+        // their confirmation gives back.
+        if (c.take_block)
+            flush_acks();
         flow_.wait_for_room(c.index);
         bool const alive = co_await c.wake->wait(milliseconds{500});
         flow_.stop_waiting(c.index);
@@ -262,6 +266,8 @@ asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc)
         if (blocked) {
             blocker_active_ = true;
             if (!wake_conn_) {
+                if (handed) // the acks left for this read must not wait for the turn
+                    flush_acks();
                 co_await client_internals::acquire_block_turn(client_);
                 flush_acks();
             }

@@ -64,7 +64,8 @@ private:
 class parking_signal {
 public:
     explicit parking_signal(asio::any_io_executor ex) : timer_(ex, clock::time_point::max()) {}
-    /// Waits for notify_all() or `limit`. Returns false if the coroutine was cancelled.
+    /// Waits for notify_all() or `limit`. Returns false if the coroutine was cancelled. Only the
+    /// coroutine owning the consumer_state waits: a second waiter's wait would end the first's.
     asio::awaitable<bool> wait(milliseconds limit);
     void notify_all() { timer_.cancel(); }
 

@@ -173,7 +173,9 @@ void connection_impl::resume(entry_id id, error_code ec, std::size_t replies, de
     if (node.empty())
         return;
     exec_handler h{std::move(node.mapped().handler)};
-    bool const now = how == delivery::inline_allowed && node.mapped().complete_inline;
+    // Only a reply the reader has just parsed: an error (an adapter's, or the closed that a
+    // close() from an inline handler queues behind it) is posted like any other.
+    bool const now = how == delivery::inline_allowed && !ec && node.mapped().complete_inline;
     auto slot = asio::get_associated_cancellation_slot(h);
     if (slot.is_connected())
         slot.clear();
@@ -373,6 +375,8 @@ asio::awaitable<error_code> connection_impl::reader() {
         rbegin_ += mpx_.consume(std::string_view{rbuf_.data() + rbegin_, rend_ - rbegin_}, pec, actions_);
         // Before a protocol error ends the session: those replies were good.
         perform_actions(delivery::inline_allowed);
+        if (closed_) // by a handler run inline: nothing more to read (TLS may still hold a record)
+            co_return make_error_code(errc::closed);
         if (rbegin_ == rend_)
             rbegin_ = rend_ = 0;
         if (pec) {
