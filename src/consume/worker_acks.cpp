@@ -1,5 +1,7 @@
 #include "consume/worker_impl.hpp"
 
+#include "io/connection_internals.hpp"
+
 #include <boost/asio/post.hpp>
 
 #include <fmt/format.h>
@@ -56,6 +58,10 @@ void worker_impl::queue_ack(ack_record rec, hand_info* in_hand) {
 void worker_impl::arm_ack_timer_unless_flushed() {
     if (ack_timer_armed_ || ack_timer_check_posted_)
         return;
+    if (resumed_by_wakeup_) { // checked when that resumption ends, before the reader's write
+        ack_check_deferred_ = true;
+        return;
+    }
     ack_timer_check_posted_ = true;
     asio::post(ack_timer_.get_executor(), [w = weak_from_this()] {
         auto self = w.lock();
@@ -102,7 +108,7 @@ void worker_impl::flush_acks(connection& via) {
     write_flush(op->flush, op->req);
     ++stats_.ack_batches;
     bool const on_wake_conn = &via != &conn_;
-    via.async_exec(op->req, adapt_each(op->replies), [w = weak_from_this(), op, on_wake_conn](error_code ec, std::size_t) {
+    auto done = [w = weak_from_this(), op, on_wake_conn](error_code ec, std::size_t) {
         // The worker closes its wake-up connection to end a BLOCK (at shutdown, or leaving the
         // dedicated mode); acks on it are not lost with it but sent again, on the shared one
         // (XACK is idempotent).
@@ -110,7 +116,14 @@ void worker_impl::flush_acks(connection& via) {
             ec = make_error_code(errc::connection_lost);
         if (auto self = w.lock())
             self->ack_flush_done(op, ec);
-    });
+    };
+    // In front of a blocking read, the XACK's reply comes alone, while the BLOCK waits: posted,
+    // its confirmation would cost a scheduler pass and a reactor poll per message. It only
+    // updates state (and gives room back), so it may run from the reader.
+    if (on_wake_conn)
+        connection_internals::exec_completing_inline(via, op->req, adapt_each(op->replies), std::move(done));
+    else
+        via.async_exec(op->req, adapt_each(op->replies), std::move(done));
 }
 
 void worker_impl::write_flush(ack_flush const& f, request& r) const {

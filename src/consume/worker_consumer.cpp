@@ -136,16 +136,20 @@ void worker_impl::start_read(consumer_state& c, std::shared_ptr<read_slot> const
     auto& via = block && wake_conn_ ? *wake_conn_ : conn_;
     flush_acks(via);
     ++reads_in_flight_;
-    auto on_reply = [s, w = weak_from_this(), holder = c.index](error_code ec, std::size_t) {
+    auto on_reply = [s, w = weak_from_this(), holder = c.index, block](error_code ec, std::size_t) {
         s->ec = ec;
-        if (auto self = w.lock()) {
+        auto self = w.lock();
+        if (self) {
             --self->reads_in_flight_;
             // In hand from the moment it arrives, while it still waits behind the batch being
             // handled: a re-read of the pending list or a claim must not hand it out again.
             if (!ec && s->reply.has_value())
                 self->take_in_hand(holder, *s->reply);
         }
-        s->ready.set(); // last: it resumes a consumer waiting for this reply, inline
+        if (self && block)
+            self->resume_from_wakeup(holder, *s);
+        else
+            s->ready.set(); // last: it resumes a consumer waiting for this reply, inline
     };
     // A blocking read's reply is a wake-up: it completes inline, from the reader that parsed it
     // (connection_internals), so the consumer resumes and its handler runs before anything
@@ -157,6 +161,24 @@ void worker_impl::start_read(consumer_state& c, std::shared_ptr<read_slot> const
         connection_internals::exec_completing_inline(via, s->req, adapt(s->reply), std::move(on_reply));
     else
         via.async_exec(s->req, adapt(s->reply), std::move(on_reply));
+}
+
+// A blocking read's reply resumes its consumer (inline, from the reader), which runs until it
+// suspends: in its next blocking read when the handler returned at once, as a blocking client
+// would, or inside a handler that waits for something. Only in that second case is the
+// blocking read handed to a parked consumer, so that what arrives meanwhile does not wait for
+// this handler. Either way it happens before the reader writes what the pass queued.
+void worker_impl::resume_from_wakeup(holder_id holder, read_slot& s) {
+    auto* const outer = std::exchange(resumed_by_wakeup_, state_of(holder));
+    s.ready.set(); // last use of `s`: the consumer may reuse the slot
+    resumed_by_wakeup_ = outer;
+    if (auto* c = state_of(holder); c && std::exchange(c->hand_over_if_suspended, false) && hand_block_over()) {
+        c->gave_block_away = true;
+        c->gave_block_generation = wake_generation_;
+        c->reads_after_batch = false; // its acks ride with the blocking read it handed over
+    }
+    if (std::exchange(ack_check_deferred_, false) && acks_.queued() > 0)
+        arm_ack_timer_unless_flushed();
 }
 
 // Waits for a wake-up after an empty read. Returns false when the consumer must stop.
@@ -325,7 +347,12 @@ asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc)
     // batch would only come back empty, one round trip before the next BLOCK. Another consumer
     // takes the blocking read while this one handles; with none parked, this one blocks again
     // at once after its batch.
-    if (drained && hand_block_over()) {
+    if (drained && resumed_by_wakeup_ == &c) {
+        // Resumed from the reader: the hand-over waits to see whether the handling suspends
+        // (resume_from_wakeup); an instant handler blocks again in this same pass.
+        rc.want_block = true;
+        c.hand_over_if_suspended = true;
+    } else if (drained && hand_block_over()) {
         rc.park_next = true;
         rc.park_generation = wake_generation_;
     } else if (drained) {
@@ -334,6 +361,12 @@ asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc)
     c.reads_after_batch = rc.want_block;
     co_await handle_batch(c, *s.reply);
     c.reads_after_batch = false;
+    c.hand_over_if_suspended = false;
+    if (std::exchange(c.gave_block_away, false)) {
+        rc.want_block = false;
+        rc.park_next = true;
+        rc.park_generation = c.gave_block_generation;
+    }
     advance(rc);
     co_return true;
 }

@@ -100,6 +100,11 @@ struct consumer_state {
     bool parked = false;
     bool take_block = false;            // woken to hold the blocking read (the hand-over)
     bool reads_after_batch = false;     // starts a read right after this batch: it carries the acks
+    // Its drained blocking read resumed it straight from the reader: it blocks again after the
+    // batch, unless the handling suspends first (resume_from_wakeup() hands the block over then).
+    bool hand_over_if_suspended = false;
+    bool gave_block_away = false;       // ... which it did: park after the batch
+    std::uint64_t gave_block_generation = 0;
     [[nodiscard]] bool stopping() const noexcept { return life.should_stop(); }
 };
 
@@ -207,6 +212,7 @@ private:
     asio::awaitable<bool> after_empty_read(consumer_state& c, read_slot const& s, read_cursor& rc);
     void start_read_ahead(consumer_state& c, read_cursor& rc);
     void advance(read_cursor& rc);
+    void resume_from_wakeup(holder_id holder, read_slot& s);
     asio::awaitable<void> settle_reads_ahead(consumer_state& c, read_cursor& rc);
     asio::awaitable<void> settle(consumer_state& c, read_slot& s);
     /// On a graceful stop: reads still travelling have moved entries into our pending list.
@@ -319,6 +325,10 @@ private:
     std::unique_ptr<connection> wake_conn_; // dedicated mode: carries the blocking reads
     bool blocker_active_ = false;
     bool block_handed_over_ = false; // a woken consumer is about to send the blocking read
+    // The consumer a blocking read's reply is resuming right now, from inside the reader
+    // (nullptr otherwise); and whether the ack timer's check waits for that resumption to end.
+    consumer_state* resumed_by_wakeup_ = nullptr;
+    bool ack_check_deferred_ = false;
 
     friend class redstream::worker;
     friend class claimer;

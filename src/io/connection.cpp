@@ -21,6 +21,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace redstream {
 
@@ -83,7 +84,34 @@ connection_impl::connection_impl(asio::any_io_executor ex, config cfg, logger lo
     backoff_ = cfg_.reconnect.initial_delay;
 }
 
-void connection_impl::wake_writer() { writer_wakeup_.cancel(); }
+// From inside the reader's inline delivery the write is left to the reader, right after it:
+// waking the writer coroutine would cost a scheduler pass and a reactor poll before the bytes
+// leave, on the path from a reply to the next request (a consumer's [XACK, XREADGROUP BLOCK]).
+void connection_impl::wake_writer() {
+    if (delivering_inline_) {
+        write_wanted_ = true;
+        return;
+    }
+    writer_wakeup_.cancel();
+}
+
+// What the requests queued during an inline delivery need: written by the reader itself with
+// one non-blocking write when the writer is idle; whatever the socket does not take (or all of
+// it, for TLS or while the writer is busy) is the writer's.
+void connection_impl::write_after_delivery() {
+    if (!std::exchange(write_wanted_, false))
+        return;
+    if (!writing_ && transport_) {
+        (void)mpx_.prepare_write(handshaking_);
+        auto const pending = mpx_.write_buffer();
+        if (pending.empty())
+            return;
+        mpx_.commit_written(transport_->try_write_some(asio::buffer(pending)));
+        if (mpx_.write_buffer().empty())
+            return;
+    }
+    writer_wakeup_.cancel();
+}
 
 void connection_impl::exec(request const& req, any_adapter adapter, exec_handler h, bool priority,
                            bool complete_inline) {
@@ -374,7 +402,14 @@ asio::awaitable<error_code> connection_impl::reader() {
         error_code pec;
         rbegin_ += mpx_.consume(std::string_view{rbuf_.data() + rbegin_, rend_ - rbegin_}, pec, actions_);
         // Before a protocol error ends the session: those replies were good.
-        perform_actions(delivery::inline_allowed);
+        delivering_inline_ = true;
+        try {
+            perform_actions(delivery::inline_allowed);
+        } catch (...) {
+            delivering_inline_ = false;
+            throw;
+        }
+        delivering_inline_ = false;
         if (closed_) // by a handler run inline: nothing more to read (TLS may still hold a record)
             co_return make_error_code(errc::closed);
         if (rbegin_ == rend_)
@@ -384,12 +419,17 @@ asio::awaitable<error_code> connection_impl::reader() {
                                                    cfg_.redacted_address(), pec.message(), mpx_.error_detail()));
             co_return pec;
         }
+        write_after_delivery();
     }
 }
 
 asio::awaitable<error_code> connection_impl::writer() {
+    writing_ = false;
+    write_wanted_ = false; // a new session's writer looks at everything queued
     for (;;) {
-        if (mpx_.prepare_write(handshaking_) == 0) {
+        (void)mpx_.prepare_write(handshaking_);
+        // Not empty with nothing new moved in: the rest of a write the reader began.
+        if (mpx_.write_buffer().empty()) {
             writer_wakeup_.expires_at(steady_time::max());
             co_await writer_wakeup_.async_wait(use_tuple);
             auto cs = co_await asio::this_coro::cancellation_state;
@@ -397,7 +437,9 @@ asio::awaitable<error_code> connection_impl::writer() {
                 co_return make_error_code(asio::error::operation_aborted);
             continue;
         }
+        writing_ = true;
         auto [ec, n] = co_await transport_->write_all(asio::buffer(mpx_.write_buffer()));
+        writing_ = false;
         mpx_.commit_write();
         if (ec)
             co_return ec;

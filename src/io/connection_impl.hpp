@@ -70,6 +70,7 @@ private:
     asio::awaitable<error_code> with_timeout(asio::awaitable<error_code> op, milliseconds limit, errc on_timeout);
     milliseconds next_backoff();
     void wake_writer();
+    void write_after_delivery();
     void arm_wait_expiry(steady_time deadline);
     void restore_subscriptions();
     void cancel(entry_id id, cancel_mode mode);
@@ -91,6 +92,9 @@ private:
     milliseconds backoff_{0};
     std::minstd_rand rng_;
     bool handshaking_ = true;
+    bool writing_ = false;            // the writer is inside write_all(): it owns the write buffer
+    bool delivering_inline_ = false;  // the reader is completing requests inline
+    bool write_wanted_ = false;       // a request queued meanwhile: write it after the delivery
     bool ever_connected_ = false;
     // The callers of the requests in mpx_, by the id it gave them. Handlers are only ever
     // move-constructed in and out (Asio 1.26's any_completion_handler cannot be assigned).

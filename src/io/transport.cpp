@@ -65,7 +65,8 @@ asio::awaitable<error_code> transport::connect_tcp(tcp_socket& sock, config cons
         co_return cec;
     error_code ec;
     sock.set_option(tcp::no_delay(true), ec); // replies must not wait for Nagle
-    co_return error_code{};
+    sock.non_blocking(true, ec);               // try_write_some() never waits
+    co_return ec;
 }
 
 asio::awaitable<error_code> transport::connect(config const& cfg) {
@@ -77,6 +78,8 @@ asio::awaitable<error_code> transport::connect(config const& cfg) {
     case config::transport::unix_socket: {
         auto& sock = stream_.emplace<unix_socket>(ex_);
         auto [ec] = co_await sock.async_connect(asio::local::stream_protocol::endpoint{cfg.unix_path}, use_tuple);
+        if (!ec)
+            sock.non_blocking(true, ec); // try_write_some() never waits
         co_return ec;
     }
     case config::transport::tls: {
@@ -121,6 +124,13 @@ asio::awaitable<error_code> transport::connect(config const& cfg) {
     co_return make_error_code(errc::invalid_url);
 }
 
+namespace {
+
+template <class Socket>
+inline constexpr bool is_socket = std::is_same_v<Socket, tcp::socket> || std::is_same_v<Socket, asio::local::stream_protocol::socket>;
+
+} // namespace
+
 asio::awaitable<std::pair<error_code, std::size_t>> transport::read_some(asio::mutable_buffer b) {
     return std::visit(
         [b](auto& s) -> asio::awaitable<std::pair<error_code, std::size_t>> {
@@ -133,6 +143,20 @@ asio::awaitable<std::pair<error_code, std::size_t>> transport::read_some(asio::m
                     auto [ec, n] = co_await st.async_read_some(buf, use_tuple);
                     co_return std::pair{ec, n};
                 }(s, b);
+            }
+        },
+        stream_);
+}
+
+std::size_t transport::try_write_some(asio::const_buffer b) noexcept {
+    return std::visit(
+        [b](auto& s) -> std::size_t {
+            if constexpr (is_socket<std::decay_t<decltype(s)>>) {
+                error_code ec;
+                std::size_t const n = s.write_some(b, ec);
+                return ec ? 0 : n;
+            } else {
+                return 0;
             }
         },
         stream_);

@@ -33,6 +33,10 @@ public:
     boost::asio::awaitable<error_code> connect(config const& cfg);
     boost::asio::awaitable<std::pair<error_code, std::size_t>> read_some(boost::asio::mutable_buffer b);
     boost::asio::awaitable<std::pair<error_code, std::size_t>> write_all(boost::asio::const_buffer b);
+    /// Writes what the socket takes now, without waiting: the bytes written, 0 when it takes
+    /// none or for TLS (whose records write_all() must send). A failure is left for the next
+    /// write_all() to find, which ends the connection the usual way.
+    std::size_t try_write_some(boost::asio::const_buffer b) noexcept;
     /// Closes the socket at once and abandons a name lookup; pending operations complete with
     /// an error.
     void close() noexcept;

@@ -5,6 +5,7 @@
 #include <redstream/protocol/request.hpp>
 #include <redstream/resp/parser.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -95,6 +96,9 @@ public:
     [[nodiscard]] std::string_view write_buffer() const noexcept { return write_buffer_; }
     /// The write buffer has been handed to the socket.
     void commit_write() noexcept { write_buffer_.clear(); }
+    /// The first `n` bytes of the write buffer have been handed to the socket; the rest is
+    /// still to write, ahead of anything prepare_write() adds.
+    void commit_written(std::size_t n) noexcept { write_buffer_.erase(0, std::min(n, write_buffer_.size())); }
 
     /// Parses replies from `in` and dispatches them. Returns bytes consumed; sets `ec` on a
     /// protocol error or a reply nobody asked for (the connection must then be dropped).

@@ -773,6 +773,42 @@ BOOST_AUTO_TEST_CASE(a_throwing_inline_completion_leaves_run_and_the_connection_
     }, 15s);
 }
 
+// What an inline completion queues, the reader writes itself right after the delivery, with
+// one non-blocking write; what the socket does not take then (16 MiB does not fit a socket
+// buffer) the writer sends, ahead of anything queued later, and the replies keep their order.
+BOOST_AUTO_TEST_CASE(requests_queued_inline_are_written_whole_and_in_order) {
+    redis_server srv;
+    asio::io_context ioc;
+    auto cfg = quiet(srv.url());
+    cfg.health_check_interval = 0ms; // its PING would carry a stuck tail out
+    connection conn{ioc.get_executor(), cfg, silent()};
+    start_run(conn);
+    std::string const big(16u << 20, 'x');
+    std::vector<std::string> order;
+    result<std::string> set_reply;
+    std::int64_t length = -1;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        request ping, set, strlen;
+        ping.push("PING");
+        set.push("SET", "inline:big", big);
+        set.push("PING");
+        strlen.push("STRLEN", "inline:big");
+        detail::connection_internals::exec_completing_inline(conn, ping, adapt_ignore(), [&](error_code, std::size_t) {
+            order.emplace_back("ping");
+            conn.async_exec(set, adapt(set_reply), [&](error_code, std::size_t) { order.emplace_back("set"); });
+        });
+        // Nothing else is queued meanwhile: the SET's tail must leave without a new request.
+        BOOST_TEST(co_await wait_until([&] { return order.size() == 2; }, 5s), "the SET's tail was never written");
+        auto [ec, n] = co_await conn.async_exec(strlen, adapt(length), tuple_awaitable);
+        BOOST_TEST(!ec, ec.message());
+        order.emplace_back("strlen");
+        conn.close();
+    }, 30s);
+    BOOST_TEST(order == (std::vector<std::string>{"ping", "set", "strlen"}), fmt::format("{}", fmt::join(order, ", ")));
+    BOOST_TEST((set_reply.has_value() && *set_reply == "OK"));
+    BOOST_TEST(length == static_cast<std::int64_t>(big.size()));
+}
+
 BOOST_AUTO_TEST_CASE(connect_timeout_covers_a_name_lookup_that_hangs) {
     asio::io_context ioc;
     stuck_dns dns;

@@ -349,9 +349,12 @@ BOOST_AUTO_TEST_CASE(drained_blocking_reads_hand_the_block_over_without_empty_re
     int handled = 0;
     int handling = 0;
     int most_at_once = 0;
+    std::set<std::string> fast_handlers;
     w.on_message([&](message const& m) -> asio::awaitable<outcome> {
         ++handling;
         most_at_once = std::max(most_at_once, handling);
+        if (m.field_or("slow", "") != "1")
+            fast_handlers.emplace(m.consumer());
         if (m.field_or("slow", "") == "1")
             co_await sleep_for(300ms);
         --handling;
@@ -398,6 +401,9 @@ BOOST_AUTO_TEST_CASE(drained_blocking_reads_hand_the_block_over_without_empty_re
     BOOST_TEST(empty_after - empty_before <= 4u, "mode " << expected << ": " << empty_after - empty_before
                                                       << " empty reads for 20 messages");
     BOOST_TEST(most_at_once == 3, "mode " << expected << ": slow handlers must overlap");
+    // A handler that returns at once keeps the blocking read: its consumer blocks again in the
+    // same pass, and the others stay parked. Only a handler that waits hands it over.
+    BOOST_TEST(fast_handlers.size() == 1u, fast_handlers.size() << " consumers took turns at 20 instant handlers");
 }
 
 
