@@ -22,13 +22,13 @@ std::size_t worker_impl::stream_index(std::string_view name) const {
 }
 
 // Waits in flow_control's queue until there is room worth a read.
-asio::awaitable<std::size_t> worker_impl::acquire(consumer_state& c, std::size_t want) {
+asio::awaitable<std::size_t> worker_impl::acquire(consumer_state& c, std::size_t want, bool to_block) {
     while (!flow_.may_read(c.index)) {
         if (c.stopping())
             co_return 0;
-        // Handed the blocking read: the acks left for it must not wait for room that only
-        // their confirmation gives back.
-        if (c.take_block)
+        // Handed (or keeping) the blocking read: the acks left for it must not wait for room
+        // that only their confirmation gives back.
+        if (c.take_block || to_block)
             flush_acks();
         flow_.wait_for_room(c.index);
         bool const alive = co_await c.wake->wait(milliseconds{500});
@@ -169,9 +169,16 @@ void worker_impl::start_read(consumer_state& c, std::shared_ptr<read_slot> const
 // blocking read handed to a parked consumer, so that what arrives meanwhile does not wait for
 // this handler. Either way it happens before the reader writes what the pass queued.
 void worker_impl::resume_from_wakeup(holder_id holder, read_slot& s) {
-    auto* const outer = std::exchange(resumed_by_wakeup_, state_of(holder));
-    s.ready.set(); // last use of `s`: the consumer may reuse the slot
-    resumed_by_wakeup_ = outer;
+    {
+        // Restored even if what runs inside throws (a task's completion may, with bad_alloc):
+        // left set, it would keep the ack timer's check deferred for good.
+        struct restore {
+            consumer_state*& slot;
+            consumer_state* outer;
+            ~restore() { slot = outer; }
+        } const guard{resumed_by_wakeup_, std::exchange(resumed_by_wakeup_, state_of(holder))};
+        s.ready.set(); // last use of `s`: the consumer may reuse the slot
+    }
     if (auto* c = state_of(holder); c && std::exchange(c->hand_over_if_suspended, false) && hand_block_over()) {
         c->gave_block_away = true;
         c->gave_block_generation = wake_generation_;
@@ -258,6 +265,10 @@ asio::awaitable<void> worker_impl::consumer_main(std::shared_ptr<consumer_state>
             break;
     }
     give_back_block(c);
+    // It kept its drained blocking read (its handler did not suspend) and stops before sending
+    // it: the others park only while someone blocks, so one of them must take it.
+    if (rc.want_block && !blocker_active_ && !block_handed_over_)
+        wake_one();
     co_await finish_travelling_reads(c, rc);
 }
 
@@ -274,7 +285,7 @@ asio::awaitable<bool> worker_impl::read_turn(consumer_state& c, read_cursor& rc)
         co_return co_await park(c, rc.park_generation);
     }
     if (!rc.current->started) {
-        std::size_t const grant = co_await acquire(c, flow_.read_size());
+        std::size_t const grant = co_await acquire(c, flow_.read_size(), rc.want_block);
         if (grant == 0)
             co_return true;
         // block_slice mode: the consumer that found nothing holds the connection's one

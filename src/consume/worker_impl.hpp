@@ -223,7 +223,7 @@ private:
                                            exponential_backoff& backoff);
     void log_read_error(consumer_state& c, error_code ec, std::string const& text);
     /// Waits for room for a read (flow_control's threshold). 0 when the consumer must stop.
-    asio::awaitable<std::size_t> acquire(consumer_state& c, std::size_t want);
+    asio::awaitable<std::size_t> acquire(consumer_state& c, std::size_t want, bool to_block = false);
     void release(holder_id h, std::size_t n);
     /// A read came back: flow_control's accounting, and wakes whoever the unused slots serve.
     bool read_returned(consumer_state& c, std::size_t granted, std::size_t got);

@@ -44,7 +44,8 @@ std::size_t multiplexer::prepare_write(bool priority_only) {
         auto& e = waiting_.front();
         if (priority_only && !e.priority)
             break;
-        if (moved > 0 && write_buffer_.size() + e.payload.size() > max_write_batch_)
+        // A tail left by a partial write counts too: the batch stays bounded.
+        if ((moved > 0 || !write_buffer_.empty()) && write_buffer_.size() + e.payload.size() > max_write_batch_)
             break;
         write_buffer_.append(e.payload);
         // Free it now: a long pipeline in flight should not hold its bytes twice.

@@ -407,6 +407,58 @@ BOOST_AUTO_TEST_CASE(drained_blocking_reads_hand_the_block_over_without_empty_re
 }
 
 
+// A consumer whose handler returns at once keeps its drained blocking read and blocks again.
+// Retired meanwhile, it stops instead of sending it; the others park only while someone
+// blocks, so one of them must take the blocking read, or the next message waits for the idle
+// poll (10 s here).
+BOOST_AUTO_TEST_CASE(a_retired_consumer_passes_on_the_blocking_read_it_kept) {
+    redis_server srv;
+    asio::io_context ioc;
+    client cl{ioc.get_executor(), cfg_for(srv), quiet()};
+    worker_options opts{.stream = "s", .group = "g", .consumers = 2, .wakeup = wakeup_mode::dedicated};
+    opts.idle_poll_interval = 10s;
+    opts.dedicated_block = 10s;
+    worker w{cl, opts};
+    std::vector<std::string> by;
+    w.on_message([&](message const& m) -> asio::awaitable<outcome> {
+        by.emplace_back(m.consumer());
+        if (m.field_or("slow", "") == "1")
+            co_await sleep_for(100ms); // suspends: the blocking read goes to the other consumer
+        co_return ack;
+    });
+    auto const holder_is_last = [&] { return !by.empty() && by.back().ends_with(".1"); };
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto done = start_worker(ioc, w);
+        BOOST_TEST(co_await eventually([&] { return w.stats().consumers == 2 && w.stats().parked == 1; }, 5s));
+        auto publish_and_wait = [&](std::string_view slow) -> asio::awaitable<bool> {
+            std::size_t const before = by.size();
+            field_list const f{{"slow", std::string{slow}}};
+            co_await cl.publish("s", f);
+            co_return co_await eventually([&] { return by.size() == before + 1 && w.stats().parked == 1 &&
+                                                        w.stats().pending_acks == 0; }, 2s);
+        };
+        BOOST_TEST(co_await publish_and_wait("0"));
+        if (!holder_is_last()) { // make consumer .1, the one remove_consumer() retires, the holder
+            BOOST_TEST(co_await publish_and_wait("1"));
+            BOOST_TEST(co_await publish_and_wait("0"));
+        }
+        BOOST_TEST(holder_is_last(), by.back());
+        w.remove_consumer(); // its BLOCK is on the wire: the next message still goes to it
+        std::size_t const before = by.size();
+        field_list const f{{"slow", "0"}};
+        co_await cl.publish("s", f);
+        BOOST_TEST(co_await eventually([&] { return by.size() == before + 1; }, 2s));
+        co_await cl.publish("s", f);
+        BOOST_TEST(co_await eventually([&] { return by.size() == before + 2; }, 2s),
+                   "the consumer left parked never took the blocking read over");
+        BOOST_TEST(by.back().ends_with(".0"), by.back());
+        w.stop();
+        BOOST_TEST(co_await eventually([&] { return *done; }, 5s));
+        cl.close();
+    });
+}
+
+
 // The main embedding case on a stock server (keyspace events off): an idle worker with default
 // options and the application's own commands on the same client. Before issue 13 the default
 // fell back to block_slice and every publish waited behind an idle consumer's BLOCK (p50 about
