@@ -57,15 +57,17 @@ asio::awaitable<bool> parking_signal::wait(milliseconds limit) {
 
 namespace {
 
-// The default per-consumer bound leaves room for the read depth's ceiling (8 reads of a batch)
-// plus the batch in hand and the acks still travelling: 16 batches. A fixed number capped the
+// The default per-consumer bound leaves one consumer room for 8 reads of a batch (the whole
+// pipeline one connection of the hiredis peer keeps) plus the batch in hand and the acks still
+// travelling: 16 batches. The worker-wide depth (read_depth::deepest) may go beyond that with
+// several consumers. A fixed number capped the
 // depth at large batches (1,024 held one read of COUNT 1000); 8 batches held one consumer at 5
 // or 6 reads in flight, the acks not yet confirmed taking the rest; at 12 the server still
 // idled 4-5% of the time behind one consumer (99% busy at 16).
 std::size_t per_consumer_bound(worker_options const& o) {
     if (o.max_in_flight_per_consumer > 0)
         return o.max_in_flight_per_consumer;
-    constexpr std::size_t batches = 2 * read_depth::deepest; // reads, the batch in hand, acks travelling
+    constexpr std::size_t batches = 16; // 8 reads, the batch in hand, acks travelling
     return o.batch > std::numeric_limits<std::size_t>::max() / batches ? o.batch : batches * o.batch;
 }
 
